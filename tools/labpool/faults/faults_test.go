@@ -1,0 +1,33 @@
+package faults
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSet(t *testing.T) {
+	s, err := Parse([]string{"chain-untrusted", "slow:register=150ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Has(ChainUntrusted) || s.Has(NTPDown) {
+		t.Fatalf("Has wrong: %v", s.List())
+	}
+	if got := s.Slow("register"); got != 150*time.Millisecond {
+		t.Fatalf("Slow = %v", got)
+	}
+	s.Clear(ChainUntrusted)
+	s.Clear("slow:register")
+	if s.Has(ChainUntrusted) || s.Slow("register") != 0 || len(s.List()) != 0 {
+		t.Fatalf("Clear failed: %v", s.List())
+	}
+	for _, bad := range []string{"nope", "slow:", "slow:x", "slow:x=abc", "slow:x=-1s"} {
+		if _, err := Parse([]string{bad}); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+	var nilSet *Set
+	if nilSet.Has(NTPDown) || nilSet.Slow("x") != 0 {
+		t.Fatal("nil set has faults")
+	}
+}
