@@ -3,6 +3,7 @@ module github.com/deskphone/deskphone
 go 1.26.0
 
 require (
+	github.com/Azure/go-ntlmssp v0.1.1 // indirect
 	github.com/beevik/etree v1.8.1 // indirect
 	github.com/beevik/ntp v1.6.0 // indirect
 	github.com/creack/pty v1.1.24 // indirect
