@@ -77,7 +77,6 @@ func TestParseDiagnostics(t *testing.T) {
 	}
 }
 
-
 func TestParseFault(t *testing.T) {
 	f, ok := ParseFault([]byte(faultBody))
 	if !ok || f.Code != "a:FailedAuthentication" || f.String != "No valid security token." || f.ErrorID != 28020 ||
@@ -88,7 +87,6 @@ func TestParseFault(t *testing.T) {
 		t.Fatal("fault found in a non-fault body")
 	}
 }
-
 
 func TestParseRSTR(t *testing.T) {
 	r, err := ParseRSTR([]byte(rstrBody))
@@ -153,7 +151,6 @@ func TestPINCredentials(t *testing.T) {
 		t.Fatal(u, p)
 	}
 }
-
 
 func TestParseWSDL(t *testing.T) {
 	w, err := ParseWSDL([]byte(mexBody))
