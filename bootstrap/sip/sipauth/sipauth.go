@@ -11,6 +11,7 @@ package sipauth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,6 +32,59 @@ func ParseChallenge(v string) (Challenge, error) {
 		return Challenge{}, fmt.Errorf("sipauth: parse challenge: %w", err)
 	}
 	return Challenge{Scheme: scheme, Params: params}, nil
+}
+
+// challengeOrder is the parameter order FormatChallenge uses for the parameters it knows.
+var challengeOrder = []string{"opaque", "gssapi-data", "realm", "targetname", "version", "sts-uri"}
+
+// FormatChallenge formats c as a WWW-Authenticate / Proxy-Authenticate value: the known
+// parameters in the order opaque, gssapi-data, realm, targetname, version (bare when
+// numeric), sts-uri, then any others sorted by name, quoted.
+func FormatChallenge(c Challenge) string {
+	var b strings.Builder
+	b.WriteString(c.Scheme)
+	sep := " "
+	add := func(name, val string) {
+		b.WriteString(sep)
+		sep = ", "
+		b.WriteString(name)
+		b.WriteByte('=')
+		if name == "version" && isDigits(val) {
+			b.WriteString(val)
+			return
+		}
+		b.WriteByte('"')
+		escape(&b, val)
+		b.WriteByte('"')
+	}
+	for _, k := range challengeOrder {
+		if v, ok := c.Params[k]; ok {
+			add(k, v)
+		}
+	}
+	rest := make([]string, 0, len(c.Params))
+	for k := range c.Params {
+		if !slices.Contains(challengeOrder, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		add(k, c.Params[k])
+	}
+	return b.String()
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseChallenges parses several header values, one challenge per value, skipping the
@@ -238,10 +292,34 @@ func ParseDiagnostics(v string) (Diagnostics, error) {
 	}
 }
 
+// FormatDiagnostics formats d as `<code>;reason="…";source="…"` (reason and source only
+// when set). Raw is ignored.
+func FormatDiagnostics(d Diagnostics) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(d.Code))
+	if d.Reason != "" {
+		b.WriteString(`;reason="`)
+		escape(&b, d.Reason)
+		b.WriteByte('"')
+	}
+	if d.Source != "" {
+		b.WriteString(`;source="`)
+		escape(&b, d.Source)
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
 func quoted(b *strings.Builder, name, val string) {
 	b.WriteString(", ")
 	b.WriteString(name)
 	b.WriteString(`="`)
+	escape(b, val)
+	b.WriteByte('"')
+}
+
+// escape writes val for the inside of a quoted string, escaping '"' and '\'.
+func escape(b *strings.Builder, val string) {
 	if strings.ContainsAny(val, `"\`) {
 		for i := 0; i < len(val); i++ {
 			if val[i] == '"' || val[i] == '\\' {
@@ -249,10 +327,9 @@ func quoted(b *strings.Builder, name, val string) {
 			}
 			b.WriteByte(val[i])
 		}
-	} else {
-		b.WriteString(val)
+		return
 	}
-	b.WriteByte('"')
+	b.WriteString(val)
 }
 
 func intParam(p map[string]string, name string) (int, error) {
