@@ -376,4 +376,3 @@ func PEM(certs ...*x509.Certificate) []byte {
 	}
 	return out
 }
-
