@@ -170,7 +170,6 @@ func TestSyncLoopback(t *testing.T) {
 	}
 }
 
-
 // garbageServer answers every packet with 48 random-looking bytes that are
 // not a server-mode NTP packet.
 func garbageServer(t *testing.T) string {
