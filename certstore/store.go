@@ -11,6 +11,9 @@ import (
 type Store struct {
 	s      *Slots
 	logger *slog.Logger
+	// decode is decodeRecord; the power-cut tests memoize it (RSA key
+	// parsing dominates their run time).
+	decode func([]byte) (*Record, error)
 }
 
 // Open returns the Store over s. It reads nothing; Load does.
@@ -18,7 +21,7 @@ func Open(s *Slots, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{s: s, logger: logger.With("component", "certstore")}
+	return &Store{s: s, logger: logger.With("component", "certstore"), decode: decodeRecord}
 }
 
 // Load returns the stored record, or ErrNotExist when there is none (empty
@@ -33,7 +36,7 @@ func (st *Store) Load() (*Record, error) {
 		}
 		return nil, fmt.Errorf("certstore: load: %w", err)
 	}
-	r, err := decodeRecord(b)
+	r, err := st.decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("certstore: load: %w", err)
 	}
