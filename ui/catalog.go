@@ -317,7 +317,7 @@ var codeText = map[failure.Code]map[Lang][2]string{
 	},
 	failure.RegistrarUnreachable: {
 		EN: {"Unable to contact Registrar for authentication", "Check the network, then sign in again"},
-		FR: {"Registrar injoignable pour l'authentification", "Vérifiez le réseau et reconnectez-vous"},
+		FR: {"Registrar injoignable pour l'authentification", "Vérifiez le réseau et réessayez"},
 		DE: {"Registrar für Authentifizierung nicht erreichbar", "Netzwerk prüfen, erneut anmelden"},
 	},
 	failure.HandshakeFailed: {

@@ -293,8 +293,12 @@ func (m Model) baseFrame() Frame {
 	case ScreenSignInUser:
 		f.Title = t(msgSignInTitle)
 		if m.reason != "" {
+			// At most two lines, so that the input stays on the 3-row body.
 			cause, _ := Message(m.lang, m.reason)
 			f.Lines = Wrap(cause, Cols)
+			if len(f.Lines) > 2 {
+				f.Lines = []string{f.Lines[0], Clip(strings.Join(f.Lines[1:], " "), Cols)}
+			}
 		} else {
 			f.Lines = Wrap(t(msgUserHint), Cols)
 		}

@@ -392,7 +392,7 @@ func TestShowAndOtherScreens(t *testing.T) {
 	f := m.View()
 	want := Frame{Screen: ScreenRegistered, Title: "Angemeldet", Status: "09:05",
 		Lines: []string{"alice@example.test", "Durchwahl 1001", "pool.example.test"},
-		Edit: NoLine, Highlight: NoLine, Progress: NoLine}
+		Edit:  NoLine, Highlight: NoLine, Progress: NoLine}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("registered frame\n got %+v\nwant %+v", f, want)
 	}
