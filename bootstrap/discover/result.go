@@ -33,6 +33,10 @@ type Result struct {
 	DHCPServer string `json:"dhcp_server,omitempty"`
 	// TimeOffsetSeconds is DHCP option 2, when present.
 	TimeOffsetSeconds *int32 `json:"time_offset_s,omitempty"`
+	// Refused are DNS SRV targets outside the SIP domain (never contacted).
+	Refused []Endpoint `json:"refused,omitempty"`
+	// Autodiscover lists the lyncdiscover* names that exist (diagnostics).
+	Autodiscover []string `json:"autodiscover,omitempty"`
 	// Warnings are non-fatal findings (e.g. "option 120 carried IPv4
 	// addresses; TLS needs a name").
 	Warnings []string `json:"warnings,omitempty"`
