@@ -492,7 +492,7 @@ func TestWrapClipTail(t *testing.T) {
 	if Clip("x", 0) != "" || Tail("abc", 3) != "abc" {
 		t.Error("Clip/Tail edge cases")
 	}
-	if got := ASCII("Échec — Straße • ok\u00a0?☃"); got != "Echec - Strasse * ok ??" {
+	if got := ASCII("Échec — Straße • Grüße ok\u00a0?☃"); got != "Echec - Strasse * Gruesse ok ??" {
 		t.Errorf("ASCII = %q", got)
 	}
 }
