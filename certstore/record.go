@@ -179,7 +179,13 @@ func decodeRecord(b []byte) (*Record, error) {
 	if err := decodeStrict(b, &j); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRecord, err)
 	}
-	r := &Record{SIPURI: j.SIPURI, DeviceID: j.DeviceID, Epid: j.Epid, Pool: j.Pool, NotAfter: j.NotAfter}
+	r := &Record{SIPURI: j.SIPURI, DeviceID: j.DeviceID, Epid: j.Epid, Pool: j.Pool}
+	if !j.NotAfter.IsZero() {
+		r.NotAfter = j.NotAfter.UTC()
+		if y := r.NotAfter.Year(); y < 1 || y > 9999 {
+			return nil, fmt.Errorf("%w: not_after year %d out of range", ErrBadRecord, y)
+		}
+	}
 	if j.Key != nil {
 		if r.Key, err = parseKey(j.Key); err != nil {
 			return nil, fmt.Errorf("%w: key: %w", ErrBadRecord, err)
