@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	gosip "github.com/emiago/sipgo/sip"
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
@@ -29,6 +30,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// sipgo logs through its own package default; keep test output to ours.
+	gosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	goleak.VerifyTestMain(m)
 }
 

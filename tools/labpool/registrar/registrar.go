@@ -97,14 +97,14 @@ type Config struct {
 
 // Registration is one registered endpoint.
 type Registration struct {
-	AOR       string // sip:alice@example.test
-	Epid      string
-	Instance  string
-	Contact   string
-	GRUU      string
-	Source    string // remote address of the connection
-	Expires   time.Time
-	Refreshes int
+	AOR        string // sip:alice@example.test
+	Epid       string
+	Instance   string
+	Contact    string
+	GRUU       string
+	Source     string // remote address of the connection
+	Expires    time.Time
+	Refreshes  int
 	CertSerial string
 }
 
@@ -799,3 +799,11 @@ func (d debugOnly) Handle(ctx context.Context, r slog.Record) error {
 
 func (d debugOnly) WithAttrs(as []slog.Attr) slog.Handler { return debugOnly{d.h.WithAttrs(as)} }
 func (d debugOnly) WithGroup(n string) slog.Handler       { return debugOnly{d.h.WithGroup(n)} }
+
+// DropConnectionsForTest closes every client connection (a pool restart as
+// the phone sees it).
+func (s *Server) DropConnectionsForTest() {
+	if p := s.ua.TransportLayer().Pool("tls"); p != nil {
+		_ = p.Clear()
+	}
+}
