@@ -1,0 +1,333 @@
+package device
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"log/slog"
+	"math/big"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deskphone/deskphone/board"
+	"github.com/deskphone/deskphone/board/sim"
+	"github.com/deskphone/deskphone/bootstrap/discover"
+	"github.com/deskphone/deskphone/bootstrap/failure"
+	"github.com/deskphone/deskphone/bootstrap/ntp"
+	"github.com/deskphone/deskphone/certstore"
+	"github.com/deskphone/deskphone/ui"
+)
+
+// fakeStages scripts every stage; each may fail a number of times first.
+type fakeStages struct {
+	mu       sync.Mutex
+	failDisc int
+	failTime int
+	pinWrong int
+	regNeed  int // times Register answers ErrNeedCertificate
+	calls    []string
+	sessDone chan struct{}
+	lastUser string
+	ca       *x509.Certificate
+	caKey    crypto.Signer
+}
+
+func (f *fakeStages) call(s string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, s)
+	f.mu.Unlock()
+}
+
+func (f *fakeStages) Discover(ctx context.Context, cached *discover.Endpoint) (discover.Result, error) {
+	f.call("discover")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failDisc > 0 {
+		f.failDisc--
+		return discover.Result{}, failure.Errorf(failure.StageDiscover, failure.DNSFailed, "no answer")
+	}
+	ep := discover.Endpoint{Host: "pool.example.test", Port: 5061}
+	return discover.Result{Source: "dhcp", Registrar: ep, Candidates: []discover.Endpoint{ep},
+		CertProvURL: "https://pool.example.test:443/CertProv/CertProvisioningService.svc", SIPDomain: "example.test"}, nil
+}
+
+func (f *fakeStages) Sync(ctx context.Context, d discover.Result) (ntp.Result, error) {
+	f.call("time")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failTime > 0 {
+		f.failTime--
+		return ntp.Result{}, failure.Errorf(failure.StageTime, failure.TimeNotSet, "no ntp")
+	}
+	return ntp.Result{Server: "127.0.0.1", Stratum: 2, ClockSet: true}, nil
+}
+
+func (f *fakeStages) Establish(ctx context.Context, d discover.Result, t *certstore.Trust) (*certstore.Trust, error) {
+	f.call("chain")
+	return t, nil
+}
+
+func (f *fakeStages) Enroll(ctx context.Context, req EnrollRequest) (*Enrollment, error) {
+	f.call("enroll")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastUser = req.User
+	if req.PIN.Reveal() != "24680" || f.pinWrong > 0 {
+		if f.pinWrong > 0 {
+			f.pinWrong--
+		}
+		return nil, failure.Errorf(failure.StageTicket, failure.PINInvalid, "wrong pin")
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "alice@example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(180 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.ca, req.Key.Public(), f.caKey)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := x509.ParseCertificate(der)
+	return &Enrollment{Cert: c, SIPURI: "sip:alice@example.test", Phases: []Phase{{Name: "webticket", MS: 1}, {Name: "certprov", MS: 2}}}, nil
+}
+
+type fakeSession struct{ done chan struct{} }
+
+func (s fakeSession) Info() SessionInfo {
+	return SessionInfo{SIPURI: "sip:alice@example.test", Registrar: "pool.example.test:5061", Auth: "TLS-DSK",
+		Provisioning: map[string]string{"registrar": "pool.example.test"}}
+}
+func (s fakeSession) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return failure.Errorf(failure.StageRegister, failure.RegistrarUnreachable, "connection lost")
+	}
+}
+func (s fakeSession) Close() error { return nil }
+
+func (f *fakeStages) Register(ctx context.Context, req RegisterRequest) (Session, error) {
+	f.call("register")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.regNeed > 0 {
+		f.regNeed--
+		return nil, errors.Join(failure.Errorf(failure.StageRegister, failure.AuthRejected, "revoked"), ErrNeedCertificate)
+	}
+	return fakeSession{done: f.sessDone}, nil
+}
+
+func newFakes(t *testing.T) *fakeStages {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour * 24 * 365), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	return &fakeStages{ca: ca, caKey: key, sessDone: make(chan struct{})}
+}
+
+// recorder collects the distinct states in order.
+type recorder struct {
+	mu     sync.Mutex
+	states []State
+	ch     chan Snapshot
+}
+
+func (r *recorder) observe(s Snapshot) {
+	r.mu.Lock()
+	if len(r.states) == 0 || r.states[len(r.states)-1] != s.State {
+		r.states = append(r.states, s.State)
+	}
+	r.mu.Unlock()
+	select {
+	case r.ch <- s:
+	default:
+	}
+}
+
+func (r *recorder) waitFor(t *testing.T, pred func(Snapshot) bool) Snapshot {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case s := <-r.ch:
+			if pred(s) {
+				return s
+			}
+		case <-deadline:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			t.Fatalf("timeout; states so far %v", r.states)
+		}
+	}
+}
+
+var testKey = sync.OnceValue(func() crypto.Signer { k, _ := rsa.GenerateKey(rand.Reader, 2048); return k })
+
+func startAgent(t *testing.T, f *fakeStages, flash *sim.Flash) (*Agent, *sim.Parts, *recorder, context.CancelFunc, chan error) {
+	t.Helper()
+	b, parts, err := sim.New(sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flash != nil {
+		b.Flash = flash
+		parts.Flash = flash
+	}
+	rec := &recorder{ch: make(chan Snapshot, 1024)}
+	var frames sync.Mutex
+	a, err := New(Options{Board: b, Stages: Stages{Discover: f, Time: f, Chain: f, Enroll: f, Register: f},
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Version: "test",
+		Keygen: func() (crypto.Signer, error) { return testKey(), nil }, Observe: rec.observe,
+		RetryMax: 20 * time.Millisecond,
+		OnFrame: func(fr ui.Frame) {
+			frames.Lock()
+			defer frames.Unlock()
+			if fr.Screen == ui.ScreenSignInUser && parts != nil {
+				go func() {
+					for _, k := range "1001" {
+						parts.Keypad.Press(board.Key(k))
+					}
+					parts.Keypad.Press(board.KeyOK)
+					pin := "24680"
+					f.mu.Lock()
+					if f.pinWrong > 0 {
+						pin = "11111"
+					}
+					f.mu.Unlock()
+					for _, k := range pin {
+						parts.Keypad.Press(board.Key(k))
+					}
+					parts.Keypad.Press(board.KeyOK)
+				}()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a, parts, rec, cancel, done
+}
+
+func TestColdBootScenario(t *testing.T) {
+	f := newFakes(t)
+	f.failDisc = 1 // one retry on the way
+	flash := sim.NewFlash(256<<10, 4<<10)
+	a, _, rec, cancel, done := startAgent(t, f, flash)
+	s := rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	if s.SIPURI != "sip:alice@example.test" || s.Auth != "TLS-DSK" || !s.Cold {
+		t.Fatalf("snapshot %+v", s)
+	}
+	rec.mu.Lock()
+	states := slices.Clone(rec.states)
+	rec.mu.Unlock()
+	want := []State{Boot, Network, Discovering, Retrying, Discovering, TimeSync, ChainTrust, NeedCredentials,
+		Provisioning, Registering, Registered, Provisioned}
+	if !slices.Equal(states, want) {
+		t.Fatalf("states\n got %v\nwant %v", states, want)
+	}
+	if f.lastUser != "1001" {
+		t.Fatalf("user = %q", f.lastUser)
+	}
+	// Lose the registration: the agent goes back to registering.
+	close(f.sessDone)
+	rec.waitFor(t, func(s Snapshot) bool { return s.State == Retrying })
+	f.mu.Lock()
+	f.sessDone = make(chan struct{})
+	f.mu.Unlock()
+	rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+	_ = a
+
+	// Warm boot on the same flash: no chain, no PIN.
+	f2 := newFakes(t)
+	_, _, rec2, _, _ := startAgent(t, f2, flash)
+	s = rec2.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	if s.Cold {
+		t.Fatal("second boot should be warm")
+	}
+	f2.mu.Lock()
+	calls := slices.Clone(f2.calls)
+	f2.mu.Unlock()
+	if slices.Contains(calls, "enroll") || slices.Contains(calls, "chain") {
+		t.Fatalf("warm boot called %v", calls)
+	}
+}
+
+func TestWrongPINThenRight(t *testing.T) {
+	f := newFakes(t)
+	f.pinWrong = 1
+	_, _, rec, _, _ := startAgent(t, f, nil)
+	rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	// provisioning → error (PIN invalid) → need-credentials → provisioning.
+	if !slices.Contains(rec.states, Error) {
+		t.Fatalf("no error state in %v", rec.states)
+	}
+	n := 0
+	for _, s := range rec.states {
+		if s == NeedCredentials {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("need-credentials %d times in %v", n, rec.states)
+	}
+}
+
+func TestRevokedCertificateReenrols(t *testing.T) {
+	f := newFakes(t)
+	flash := sim.NewFlash(256<<10, 4<<10)
+	_, _, rec, cancel, done := startAgent(t, f, flash)
+	rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	cancel()
+	<-done
+	done <- nil
+	f2 := newFakes(t)
+	f2.regNeed = 1
+	_, _, rec2, _, _ := startAgent(t, f2, flash)
+	rec2.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	f2.mu.Lock()
+	defer f2.mu.Unlock()
+	if !slices.Contains(f2.calls, "enroll") {
+		t.Fatalf("revoked certificate not renewed: %v", f2.calls)
+	}
+}
+
+func TestNotImplementedIsHonest(t *testing.T) {
+	b, _, _ := sim.New(sim.Options{})
+	rec := &recorder{ch: make(chan Snapshot, 1024)}
+	a, err := New(Options{Board: b, Stages: Stages{Network: nopNetwork{}}, Logger: slog.New(slog.DiscardHandler), Observe: rec.observe, RetryMax: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	s := rec.waitFor(t, func(s Snapshot) bool { return s.LastError != nil })
+	cancel()
+	<-done
+	if s.LastError.Code != failure.NotImplemented || s.LastError.Stage != failure.StageDiscover {
+		t.Fatalf("error = %v", s.LastError)
+	}
+}
+
+type nopNetwork struct{}
+
+func (nopNetwork) Up(context.Context) error { return nil }
