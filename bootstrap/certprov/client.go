@@ -3,6 +3,7 @@ package certprov
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -132,7 +133,7 @@ func (c *Client) check(r *Response, csr *x509.CertificateRequest) (*Issued, erro
 		}
 		iss.Chain = orderChain(cert, p7.Certificates)
 	}
-	type pub interface{ Equal(any) bool }
+	type pub interface{ Equal(crypto.PublicKey) bool }
 	if k, ok := cert.PublicKey.(pub); !ok || !k.Equal(csr.PublicKey) {
 		return nil, failure.Errorf(failure.StageCert, failure.CertRejected, "certprov: certificate key does not match the csr key")
 	}
