@@ -3,7 +3,6 @@ package sip
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -249,4 +248,3 @@ func (d debugOnly) Handle(ctx context.Context, r slog.Record) error {
 func (d debugOnly) WithAttrs(as []slog.Attr) slog.Handler { return debugOnly{d.h.WithAttrs(as)} }
 func (d debugOnly) WithGroup(n string) slog.Handler       { return debugOnly{d.h.WithGroup(n)} }
 
-var errClosed = errors.New("sip: session closed")

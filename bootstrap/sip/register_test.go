@@ -68,4 +68,3 @@ func TestSignIn(t *testing.T) {
 
 func code(err error) failure.Code { return failure.CodeOf(err) }
 
-var _ = errors.Is
