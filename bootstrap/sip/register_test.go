@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
