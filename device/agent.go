@@ -107,6 +107,10 @@ type Agent struct {
 	creds     *credentials
 	credsCh   chan credentials
 	retryCh   chan struct{}
+	wakeCh    chan struct{}
+	subMu     sync.Mutex
+	subs      map[chan Snapshot]struct{}
+	stop      context.CancelCauseFunc
 	pendingMu sync.Mutex
 	keyDone   chan struct{}
 	key       crypto.Signer
@@ -138,6 +142,7 @@ func New(opts Options) (*Agent, error) {
 		cfgStack: config.NewStack(),
 		credsCh:  make(chan credentials, 1),
 		retryCh:  make(chan struct{}, 1),
+		wakeCh:   make(chan struct{}, 1),
 		phaseT:   map[string]time.Duration{},
 		cur:      Boot,
 	}
@@ -166,12 +171,20 @@ func New(opts Options) (*Agent, error) {
 
 // Run runs the phone until ctx is cancelled.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	a.mu.Lock()
+	a.stop = stop
+	a.mu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.ui.run(ctx) })
 	g.Go(func() error { return a.watchdog(ctx) })
 	g.Go(func() error { return a.loop(ctx) })
 	err := g.Wait()
 	a.shutdown()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrReboot) {
+		return ErrReboot
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -305,10 +318,19 @@ func (a *Agent) act(ctx context.Context, s State, bo *backoff.Backoff) error {
 		a.mu.Lock()
 		fe := a.facts.Err
 		a.mu.Unlock()
-		err := bo.Wait(ctx, fe)
-		if err != nil {
-			return nil
+		d := bo.Next()
+		if fe != nil {
+			a.ui.retrying(fe, d, bo.Attempts())
+			a.log.Info("retrying", "stage", fe.Stage, "code", string(fe.Code), "attempt", bo.Attempts(), "backoff", d)
 		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-a.retryCh:
+		case <-a.wakeCh:
+		}
+		t.Stop()
 		a.clearErr()
 	case Error:
 		return a.errorWait(ctx, bo)
@@ -337,6 +359,7 @@ func (a *Agent) errorWait(ctx context.Context, bo *backoff.Backoff) error {
 	case <-ctx.Done():
 	case <-t.C:
 	case <-a.retryCh:
+	case <-a.wakeCh:
 	}
 	a.mu.Lock()
 	a.facts.Err = nil
@@ -419,9 +442,11 @@ func (a *Agent) Snapshot() Snapshot {
 }
 
 func (a *Agent) observe() {
+	s := a.Snapshot()
 	if a.opts.Observe != nil {
-		a.opts.Observe(a.Snapshot())
+		a.opts.Observe(s)
 	}
+	a.publish(s)
 }
 
 var phaseOrder = []string{"dhcp", "ntp", "chain", "keygen", "webticket", "certprov", "register", "provisioning"}
@@ -698,6 +723,8 @@ func (a *Agent) needCredentials(ctx context.Context) error {
 	a.ui.askCredentials(a.lastUser(), "")
 	select {
 	case <-ctx.Done():
+		return nil
+	case <-a.wakeCh:
 		return nil
 	case c := <-a.credsCh:
 		a.mu.Lock()

@@ -44,10 +44,10 @@ type DiagOptions struct {
 	Lang string
 }
 
-// Diag runs the named stages ("all" = every one) exactly as boot does and
+// RunDiag runs the named stages ("all" = every one) exactly as boot does and
 // reports each. Stages a later one needs run first but are reported only if
 // asked for. It must not run concurrently with Run.
-func (a *Agent) Diag(ctx context.Context, which []string, o DiagOptions) []StageReport {
+func (a *Agent) RunDiag(ctx context.Context, which []string, o DiagOptions) []StageReport {
 	want := map[string]bool{}
 	for _, w := range which {
 		if w == "all" {

@@ -63,11 +63,13 @@ func (u *uiDriver) askCredentials(user string, reason failure.Code) {
 }
 
 func (u *uiDriver) failure(fe *failure.Error, retry bool) {
-	ev := ui.Failure{Stage: fe.Stage, Code: fe.Code}
-	if retry {
-		ev.RetryIn = time.Second
+	if !retry {
+		u.send(ui.Failure{Stage: fe.Stage, Code: fe.Code})
 	}
-	u.send(ev)
+}
+
+func (u *uiDriver) retrying(fe *failure.Error, d time.Duration, attempt int) {
+	u.send(ui.Failure{Stage: fe.Stage, Code: fe.Code, RetryIn: d, Attempt: attempt})
 }
 
 func (u *uiDriver) registered(info SessionInfo) {

@@ -273,7 +273,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	reports := a.Diag(ctx, []string{stage}, device.DiagOptions{User: *ext, PIN: device.Secret(*pin)})
+	reports := a.RunDiag(ctx, []string{stage}, device.DiagOptions{User: *ext, PIN: device.Secret(*pin)})
 	ok := true
 	for _, r := range reports {
 		ok = ok && r.OK

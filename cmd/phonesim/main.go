@@ -35,6 +35,7 @@ import (
 	"github.com/deskphone/deskphone/ui"
 	"github.com/deskphone/deskphone/ui/pixel"
 	"github.com/deskphone/deskphone/ui/termview"
+	"github.com/deskphone/deskphone/ui/text"
 )
 
 var (
@@ -419,10 +420,11 @@ func writeSnapshot(dir string, n int, f ui.Frame) error {
 	return w.Close()
 }
 
-func drawTerminal(w io.Writer, f ui.Frame, text bool) {
+func drawTerminal(w io.Writer, f ui.Frame, textLCD bool) {
 	var s string
-	if text {
-		s = termview.RenderText(f)
+	if textLCD {
+		l := text.Render(f)
+		s = termview.RenderText(l[:])
 	} else {
 		s = termview.Render(pixel.Render(f))
 	}
