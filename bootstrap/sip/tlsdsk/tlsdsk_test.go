@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +181,7 @@ func TestHandshake(t *testing.T) {
 			if ck.Version != wantVer {
 				t.Errorf("version = %#x, want %#x", ck.Version, wantVer)
 			}
+			t.Logf("negotiated %s %s", tls.VersionName(ck.Version), tls.CipherSuiteName(ck.CipherSuite))
 			if ck.CipherSuite != tls.TLS_RSA_WITH_AES_256_CBC_SHA && ck.CipherSuite != tls.TLS_RSA_WITH_AES_128_CBC_SHA {
 				t.Errorf("suite = %s", tls.CipherSuiteName(ck.CipherSuite))
 			}
@@ -227,6 +229,12 @@ func checkLegs(t *testing.T, l legs, recVer []byte) {
 	if len(c1) != 1 || c1[0].typ != recordTypeHandshake || c1[0].frag[0] != 1 {
 		t.Errorf("client leg 1 is not one ClientHello record: %x", l.c1[:min(16, len(l.c1))])
 	}
+	if ch, err := handshakeMessages(l.c1); err != nil {
+		t.Error(err)
+	} else if got := offeredSuites(ch[1]); !slices.Equal(got, []uint16{tls.TLS_RSA_WITH_AES_256_CBC_SHA, tls.TLS_RSA_WITH_AES_128_CBC_SHA}) &&
+		!slices.Equal(got, []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA}) {
+		t.Errorf("ClientHello offers %#04x, want exactly the two RSA AES-CBC-SHA suites", got)
+	}
 	msgs, err := handshakeMessages(l.s1)
 	if err != nil {
 		t.Fatal(err)
@@ -259,6 +267,21 @@ func checkLegs(t *testing.T, l legs, recVer []byte) {
 	if len(s2) != 2 || s2[0].typ != 20 || s2[1].typ != recordTypeHandshake {
 		t.Errorf("server leg 2 is not CCS+Finished: %d records", len(s2))
 	}
+}
+
+// offeredSuites returns the cipher suites of a ClientHello body.
+func offeredSuites(ch []byte) []uint16 {
+	if len(ch) < 35 {
+		return nil
+	}
+	b := ch[34:]
+	b = b[1+int(b[0]):] // session_id
+	n := int(b[0])<<8 | int(b[1])
+	var out []uint16
+	for i := 2; i+1 < 2+n && i+1 < len(b); i += 2 {
+		out = append(out, uint16(b[i])<<8|uint16(b[i+1]))
+	}
+	return out
 }
 
 func TestClientRejectsServer(t *testing.T) {
