@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // t0 is the fixed "now" of the tests.
@@ -135,3 +137,5 @@ func testRecord(t testing.TB, i int, p *pki) *Record {
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
