@@ -97,12 +97,24 @@ func TestIssueClient(t *testing.T) {
 		wantErr error
 	}{
 		{"ok", k2048, "alice@example.test", nil},
+		{"sha1 csr (pidgin-sipe)", k2048, "sha1", nil},
 		{"small", k768, "alice@example.test", ErrKeyPolicy},
 		{"ecdsa", kec, "alice@example.test", ErrKeyPolicy},
 		{"no cn", k2048, "", errors.New("any")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cert, err := ca.IssueClient(csrFor(t, tt.key, tt.cn), 4320*time.Hour, now)
+			csr := csrFor(t, tt.key, tt.cn)
+			if tt.cn == "sha1" {
+				der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+					Subject: pkix.Name{CommonName: tt.cn}, SignatureAlgorithm: x509.SHA1WithRSA}, tt.key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if csr, err = x509.ParseCertificateRequest(der); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cert, err := ca.IssueClient(csr, 4320*time.Hour, now)
 			if tt.wantErr != nil {
 				if err == nil || (errors.Is(tt.wantErr, ErrKeyPolicy) && !errors.Is(err, ErrKeyPolicy)) {
 					t.Fatalf("err = %v", err)

@@ -222,13 +222,15 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, q *rst, user dire
 	s.tickets[id] = &issuedTicket{sipURI: user.SIPURI, proofKey: webticket.PSHA1(q.entropy, serverEntropy, 32),
 		created: created, expires: expires, canonical: canon}
 	s.mu.Unlock()
-	wsu := `xmlns:wsu="` + webticket.NSWSU + `"`
-	resp := `<s:Envelope xmlns:s="` + webticket.NSSoap + `"><s:Body><RequestSecurityTokenResponseCollection xmlns="` + webticket.NSWST + `">` +
+	// wsu is declared on the envelope, not on Created/Expires: SIPE copies
+	// the Lifetime children into its Timestamp literally, and a redundant
+	// declaration there would break its canonical digest.
+	resp := `<s:Envelope xmlns:s="` + webticket.NSSoap + `" xmlns:wsu="` + webticket.NSWSU + `"><s:Body><RequestSecurityTokenResponseCollection xmlns="` + webticket.NSWST + `">` +
 		`<RequestSecurityTokenResponse Context="` + xmlEsc(q.context) + `"><TokenType>` + webticket.TokenTypeSAML11 + `</TokenType>` +
 		`<RequestedSecurityToken>` + assertion + `</RequestedSecurityToken>` +
 		`<RequestedProofToken><ComputedKey>` + webticket.ComputedKeyPSHA1 + `</ComputedKey></RequestedProofToken>` +
 		`<Entropy><BinarySecret>` + base64.StdEncoding.EncodeToString(serverEntropy) + `</BinarySecret></Entropy>` +
-		`<Lifetime><wsu:Created ` + wsu + `>` + ts(created) + `</wsu:Created><wsu:Expires ` + wsu + `>` + ts(expires) + `</wsu:Expires></Lifetime>` +
+		`<Lifetime><wsu:Created>` + ts(created) + `</wsu:Created><wsu:Expires>` + ts(expires) + `</wsu:Expires></Lifetime>` +
 		`<KeySize>256</KeySize></RequestSecurityTokenResponse></RequestSecurityTokenResponseCollection></s:Body></s:Envelope>`
 	s.logger.Info("web ticket issued", "sip_uri", user.SIPURI, "binding", method, "assertion_id", id, "expires", expires)
 	writeXML(w, http.StatusOK, []byte(resp))

@@ -490,3 +490,46 @@ func TestOffersNoNegotiate(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, got)
 	}
 }
+
+// TestSIPEStyleTimestamp builds the WS-Security header the way pidgin-sipe
+// does (signin-protocols.md §4.4): the Timestamp is the RSTR's Lifetime
+// children copied literally and hashed literally.
+func TestSIPEStyleTimestamp(t *testing.T) {
+	p := newPool(t, Config{})
+	ep := p.discover(t)
+	entropy := bytes.Repeat([]byte{7}, 32)
+	rstReq := webticket.BuildRST(webticket.RSTRequest{Context: "c", AppliesTo: ep.CertProvPort, ClientEntropy: entropy,
+		Username: "1001", Password: "24680"})
+	req, _ := http.NewRequest(http.MethodPost, ep.Pin, bytes.NewReader(rstReq))
+	req.Header.Set("SOAPAction", `"`+webticket.SOAPActionIssue+`"`)
+	resp, err := (&http.Client{Transport: p.tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r, err := webticket.ParseRSTR(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := r.ProofKey(entropy)
+	inner := regexp.MustCompile(`<Lifetime>(.*?)</Lifetime>`).FindSubmatch(raw)[1]
+	ts := []byte(`<wsu:Timestamp xmlns:wsu="` + webticket.NSWSU + `" wsu:Id="timestamp">` + string(inner) + `</wsu:Timestamp>`)
+	sig, err := certprov.Signature(ts, key, r.AssertionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := &webticket.Ticket{Assertion: r.Assertion, AssertionID: r.AssertionID, SIPURI: r.NameID,
+		Created: r.Created, Expires: r.Expires, ProofKey: key}
+	csr, _ := certprov.BuildCSR(testKey, tk.SIPURI)
+	env, err := certprov.BuildEnvelope(certprov.Request{PortURL: ep.CertProvPort, MessageID: "m", RequestID: "r",
+		DeviceID: "{d}", CSR: csr, Ticket: tk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = regexp.MustCompile(`<wsu:Timestamp .*?</wsu:Timestamp>`).ReplaceAllLiteral(env, ts)
+	env = regexp.MustCompile(`<Signature .*?</Signature>`).ReplaceAllLiteral(env, sig)
+	if status, body := p.post(t, env); status != 200 || !strings.Contains(body, "RequestedSecurityToken") {
+		t.Fatalf("status %d: %s", status, body)
+	}
+}
