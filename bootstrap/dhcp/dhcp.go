@@ -37,13 +37,13 @@ type Mode string
 
 // Modes.
 const (
-	ModeOff          Mode = "off"          // no DHCP
-	ModeBroadcast    Mode = "broadcast"    // nclient4 raw socket on Iface, to 255.255.255.255:67
-	ModeUnicast      Mode = "unicast"      // UDP to Server ("ADDR:PORT"), or over Conn when set
-	ModeLeaseInform  Mode = "lease+inform" // DISCOVER/REQUEST on Iface, then INFORM with the leased address
-	defaultTimeout        = 2 * time.Second
-	defaultRetries        = 2
-	defaultBackoffCap     = 2 * time.Second
+	ModeOff           Mode = "off"          // no DHCP
+	ModeBroadcast     Mode = "broadcast"    // nclient4 raw socket on Iface, to 255.255.255.255:67
+	ModeUnicast       Mode = "unicast"      // UDP to Server ("ADDR:PORT"), or over Conn when set
+	ModeLeaseInform   Mode = "lease+inform" // DISCOVER/REQUEST on Iface, then INFORM with the leased address
+	defaultTimeout         = 2 * time.Second
+	defaultRetries         = 2
+	defaultBackoffCap      = 2 * time.Second
 )
 
 // RequestedOptions is the parameter request list (option 55) of the INFORM.
