@@ -184,6 +184,7 @@ func startAgent(t *testing.T, f *fakeStages, flash *sim.Flash) (*Agent, *sim.Par
 	}
 	rec := &recorder{ch: make(chan Snapshot, 1024)}
 	var frames sync.Mutex
+	prev := ui.ScreenBoot
 	a, err := New(Options{Board: b, Stages: Stages{Discover: f, Time: f, Chain: f, Enroll: f, Register: f},
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Version: "test",
 		Keygen: func() (crypto.Signer, error) { return testKey(), nil }, Observe: rec.observe,
@@ -191,7 +192,9 @@ func startAgent(t *testing.T, f *fakeStages, flash *sim.Flash) (*Agent, *sim.Par
 		OnFrame: func(fr ui.Frame) {
 			frames.Lock()
 			defer frames.Unlock()
-			if fr.Screen == ui.ScreenSignInUser && parts != nil {
+			entered := fr.Screen == ui.ScreenSignInUser && prev != ui.ScreenSignInUser && prev != ui.ScreenSignInPIN
+			prev = fr.Screen
+			if entered && parts != nil {
 				go func() {
 					for _, k := range "1001" {
 						parts.Keypad.Press(board.Key(k))
