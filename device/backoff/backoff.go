@@ -52,6 +52,9 @@ func (b *Backoff) Next() time.Duration {
 	return time.Duration(float64(d) * (0.5 + r()))
 }
 
+// Max returns the delay cap.
+func (b *Backoff) Max() time.Duration { return b.max }
+
 // Attempts returns the number of consecutive failures recorded.
 func (b *Backoff) Attempts() int {
 	b.mu.Lock()
