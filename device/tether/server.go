@@ -38,8 +38,12 @@ type Server struct {
 	now            func() time.Time
 	limiter        *Limiter
 
-	ctrl   chan []byte // responses, errors and confirm events: written first
-	events chan []byte // log, diag and state events
+	// ctrl carries answers that do not belong to the running job (hello,
+	// status, cancel, busy, link errors); it is written first, so a busy
+	// log stream never delays them. events carries the running job's
+	// events and then its final answer, in order, and state events.
+	ctrl   chan []byte
+	events chan []byte
 
 	mu      sync.Mutex
 	running *job
@@ -303,7 +307,7 @@ func (s *Server) dispatch(ctx context.Context, wg *sync.WaitGroup, m *wire.Messa
 		s.mu.Lock()
 		s.running = nil
 		s.mu.Unlock()
-		s.reply(ctx, m, body, err)
+		s.replyOn(ctx, s.events, m, body, err) // after the job's own events
 	})
 }
 
@@ -349,18 +353,22 @@ func (s *Server) hello(m *wire.Message) (any, error) {
 // reply sends the response or error for m. Errors of the Device become
 // user-safe error bodies.
 func (s *Server) reply(ctx context.Context, m *wire.Message, body any, err error) {
+	s.replyOn(ctx, s.ctrl, m, body, err)
+}
+
+func (s *Server) replyOn(ctx context.Context, ch chan []byte, m *wire.Message, body any, err error) {
 	if err == nil {
 		if body == nil {
 			body = struct{}{}
 		}
-		_ = s.send(ctx, s.ctrl, wire.Message{ID: m.ID, Type: wire.TypeResp, Cmd: m.Cmd, Body: mustJSON(body)})
+		_ = s.send(ctx, ch, wire.Message{ID: m.ID, Type: wire.TypeResp, Cmd: m.Cmd, Body: mustJSON(body)})
 		return
 	}
 	e := toWireError(err)
 	if e.Code != wire.ErrCanceled {
 		s.log.Info("tether command failed", "cmd", m.Cmd, "id", m.ID, "code", e.Code)
 	}
-	s.sendError(ctx, m.ID, m.Cmd, e)
+	_ = s.send(ctx, ch, wire.Message{ID: m.ID, Type: wire.TypeError, Cmd: m.Cmd, Body: mustJSON(e)})
 }
 
 func toWireError(err error) *wire.Error {
@@ -410,7 +418,7 @@ func (s *Server) confirm(ctx context.Context, id uint64, action string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.send(ctx, s.ctrl, wire.Message{ID: id, Type: wire.TypeEvent, Cmd: wire.EventConfirm,
+	if err := s.send(ctx, s.events, wire.Message{ID: id, Type: wire.TypeEvent, Cmd: wire.EventConfirm,
 		Body: mustJSON(wire.Confirm{Action: action, Code: code, TimeoutMS: s.confirmTimeout.Milliseconds()})}); err != nil {
 		return err
 	}
