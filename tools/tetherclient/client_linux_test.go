@@ -69,7 +69,9 @@ func newEnv(t *testing.T, phone *tethertest.Phone, copts ...Option) *env {
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- tether.NewServer(port, phone.Device(), logger, tether.WithConfirmTimeout(2*time.Second)).Run(ctx) }()
+	go func() {
+		done <- tether.NewServer(port, phone.Device(), logger, tether.WithConfirmTimeout(2*time.Second)).Run(ctx)
+	}()
 	opts := append([]Option{WithLogger(logger), WithTimeout(2 * time.Second), WithConfirm(func(c wire.Confirm) { e.codes <- c })}, copts...)
 	e.c, err = Open(modem.HostPath, opts...)
 	if err != nil {
