@@ -130,20 +130,28 @@ func (d *Discoverer) Discover(ctx context.Context) (Result, error) {
 		wg.Go(func() { nres, dnsErr = runDNS(dnsCtx, res.SIPDomain) })
 		dres, dhcpErr = d.inform(ctx, dhcpRand)
 		if hasFQDN(dres) {
-			cancel() // first DHCP answer with an FQDN wins
+			// The first DHCP answer with an FQDN wins the first place; DNS,
+			// if it answers soon, still gives that host's SRV port and the
+			// backup registrars.
+			t := time.AfterFunc(dnsGrace, cancel)
 			wg.Wait()
+			t.Stop()
 		} else {
 			wg.Wait()
-			cancel()
-			dnsRan = true
 		}
+		cancel()
+		dnsRan = true
 	case dhcpOn:
 		dres, dhcpErr = d.inform(ctx, dhcpRand)
-		if needDNS && !hasFQDN(dres) {
-			if dom := domainHint(res.SIPDomain, dres); dom != "" {
-				nres, dnsErr = runDNS(ctx, dom)
-				dnsRan = true
+		if dom := domainHint(res.SIPDomain, dres); needDNS && dom != "" {
+			dctx := ctx
+			if hasFQDN(dres) {
+				var cancel context.CancelFunc
+				dctx, cancel = context.WithTimeout(ctx, dnsGrace)
+				defer cancel()
 			}
+			nres, dnsErr = runDNS(dctx, dom)
+			dnsRan = true
 		}
 	case needDNS && res.SIPDomain != "":
 		nres, dnsErr = runDNS(ctx, res.SIPDomain)
@@ -202,13 +210,12 @@ func (d *Discoverer) Discover(ctx context.Context) (Result, error) {
 	} else {
 		if dres != nil && dres.SIPServers != nil {
 			for _, n := range dres.SIPServers.Names {
-				add(Endpoint{Host: n, Port: SIPPort}, SourceDHCP)
+				add(Endpoint{Host: n, Port: srvPort(nres, n)}, SourceDHCP)
 			}
 		}
-		if !hasFQDN(dres) {
-			for _, t := range nres.Targets {
-				add(Endpoint{Host: t.Host, Port: t.Port}, SourceDNS)
-			}
+		// DNS targets follow as backups (or lead when DHCP had no FQDN).
+		for _, t := range nres.Targets {
+			add(Endpoint{Host: t.Host, Port: t.Port}, SourceDNS)
 		}
 	}
 	for _, t := range nres.Refused {
@@ -287,6 +294,22 @@ func (d *Discoverer) inform(ctx context.Context, rnd *rand.Rand) (*dhcp.Result, 
 		return nil, err
 	}
 	return r, nil
+}
+
+// dnsGrace bounds how long discovery waits for DNS once DHCP has named the
+// registrar: DNS then only adds the SRV port and backups.
+const dnsGrace = 2 * time.Second
+
+// srvPort is the port of an SRV target for host (option 120 carries only a
+// name; an SRV record for the same host gives its port), else SIPPort.
+func srvPort(nres dnsdisco.Result, host string) int {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, t := range nres.Targets {
+		if strings.TrimSuffix(strings.ToLower(t.Host), ".") == h && t.Port > 0 && strings.HasPrefix(t.Via, "_") {
+			return t.Port
+		}
+	}
+	return SIPPort
 }
 
 func hasFQDN(r *dhcp.Result) bool {

@@ -109,12 +109,16 @@ func TestDiscover(t *testing.T) {
 		wantWarn string
 	}{
 		{
+			// Option 120 names the registrar first; the SRV record for the same
+			// host gives its port, and the DNS A fallbacks follow as backups.
 			name:  "dhcp wins",
-			setup: func(t *testing.T) env { return env{startDHCP(t, pool), startDNS(t, dnsd.Config{})} },
+			setup: func(t *testing.T) env { return env{startDHCP(t, pool), startDNS(t, dnsd.Config{SIPPort: 5071})} },
 			cfg:   func(e env) Config { return Config{SIPDomain: "example.test", DNS: e.dns, DHCP: unicast(e.dhcp)} },
-			want: Result{Source: "dhcp", Registrar: Endpoint{"pool.example.test", 5061}, Candidates: []Endpoint{{"pool.example.test", 5061}},
+			want: Result{Source: "dhcp", Registrar: Endpoint{"pool.example.test", 5071}, Candidates: []Endpoint{{"pool.example.test", 5071},
+				{"sipinternal.example.test", 5061}, {"sipinternal.example.test", 443}, {"sip.example.test", 5061}, {"sip.example.test", 443}},
 				CertProvURL: "https://web.example.test:4443/CertProv/CertProvisioningService.svc", WebFQDN: "web.example.test",
-				NTPServers: []string{"127.0.0.1"}, SIPDomain: "example.test", DHCPServer: "127.0.0.1"},
+				NTPServers: []string{"127.0.0.1"}, SIPDomain: "example.test", DHCPServer: "127.0.0.1",
+				Autodiscover: []string{"lyncdiscoverinternal.example.test"}},
 		},
 		{
 			name:  "sip domain from option 15",
@@ -229,9 +233,11 @@ func TestDiscover(t *testing.T) {
 			cfg: func(e env) Config {
 				return Config{SIPDomain: "example.test", DNS: e.dns, DHCP: unicast(e.dhcp), Cached: cached}
 			},
-			want: Result{Source: "cache", Registrar: *cached, Candidates: []Endpoint{*cached, {"pool.example.test", 5061}},
+			want: Result{Source: "cache", Registrar: *cached, Candidates: []Endpoint{*cached, {"pool.example.test", 5061},
+				{"sipinternal.example.test", 5061}, {"sipinternal.example.test", 443}, {"sip.example.test", 5061}, {"sip.example.test", 443}},
 				CertProvURL: "https://web.example.test:4443/CertProv/CertProvisioningService.svc", WebFQDN: "web.example.test",
-				NTPServers: []string{"127.0.0.1"}, SIPDomain: "example.test", DHCPServer: "127.0.0.1"},
+				NTPServers: []string{"127.0.0.1"}, SIPDomain: "example.test", DHCPServer: "127.0.0.1",
+				Autodiscover: []string{"lyncdiscoverinternal.example.test"}},
 		},
 		{
 			name:  "static registrar",
