@@ -128,7 +128,7 @@ func DefaultConfig() Config {
 		},
 		LEDs:     LEDConfig{Status: "GPIO17", Message: "GPIO27"},
 		Tether:   TetherConfig{Device: "/dev/ttyGS0", Baud: 115200},
-		Flash:    FlashConfig{MTD: "/dev/mtd0", Image: "/var/lib/phoned/flash.img", Size: 256 << 10, EraseSize: 4 << 10},
+		Flash:    FlashConfig{MTD: "/dev/mtd0", Image: "/var/lib/deskphone/flash.img", Size: 256 << 10, EraseSize: 4 << 10},
 		Watchdog: WatchdogConfig{Device: "/dev/watchdog"},
 	}
 }
