@@ -200,7 +200,14 @@ func Simulate(ctx context.Context, o Options) (Report, error) {
 		if err != nil {
 			return rep, err
 		}
-		p, err := labpool.Start(ctx, labpool.Options{Demo: true, Faults: set, Logger: logger.With("side", "pool")})
+		// The embedded pool keeps its CA and published certificates next to
+		// the phone's flash, so that a second run is a warm boot against the
+		// same pool.
+		poolState := ""
+		if o.State != "" {
+			poolState = filepath.Join(o.State, "labpool")
+		}
+		p, err := labpool.Start(ctx, labpool.Options{Demo: true, StateDir: poolState, Faults: set, Logger: logger.With("side", "pool")})
 		if err != nil {
 			return rep, err
 		}

@@ -200,7 +200,7 @@ func Start(ctx context.Context, o Options) (p *Pool, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p.serve("sip", func() error { return p.Reg.Serve(ctx, sipLn) })
+	p.serve("sip", func() error { return p.Reg.ServeTLS(ctx, sipLn) })
 
 	// DNS, NTP, DHCP.
 	dnsSrv := dnsd.New(dnsd.Config{Domain: o.Domain, PoolIP: ip, SIPPort: sipPort, NTPPort: ntpPort, Faults: o.Faults}, o.Logger)
