@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -226,5 +225,5 @@ func certDetail(rec *certstore.Record, now time.Time) map[string]any {
 }
 
 func keyKind(c *x509.Certificate) string {
-	return fmt.Sprintf("%s", c.PublicKeyAlgorithm)
+	return c.PublicKeyAlgorithm.String()
 }

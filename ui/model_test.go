@@ -50,13 +50,6 @@ func pinModel(t *testing.T, user, pin string) Model {
 	return m
 }
 
-func withPIN(m Model, pin string) Model {
-	m.clearPIN()
-	copy(m.pin[:], pin)
-	m.pinLen = len(pin)
-	return m
-}
-
 // TestKeys is the exhaustive key table: every key on every kind of screen
 // state. A key not listed for a state must leave the model unchanged and
 // return no command.

@@ -178,6 +178,7 @@ func TestBuildCSR(t *testing.T) {
 	if err := csr.CheckSignature(); err != nil {
 		t.Fatal(err)
 	}
+	//lint:ignore SA1019 the deprecated field is exactly what must be empty: no CSR attributes (§3.4).
 	if csr.Version != 0 || csr.Subject.String() != "CN=alice@example.test" || len(csr.Attributes) != 0 ||
 		len(csr.Extensions) != 0 || len(csr.DNSNames) != 0 {
 		t.Fatalf("csr %+v", csr)

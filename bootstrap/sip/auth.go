@@ -43,7 +43,7 @@ type signer interface {
 // tlsDSKAuth is the TLS-DSK authenticator (signin-protocols.md §2, §8.1).
 type tlsDSKAuth struct{ c *tlsdsk.Client }
 
-func newTLSDSK(cfg *Config, target string) (*tlsDSKAuth, error) {
+func newTLSDSK(cfg *Config, target string) (authenticator, error) {
 	tcfg := cfg.TLSConfig(target)
 	if tcfg == nil || tcfg.RootCAs == nil {
 		return nil, errors.New("sip: tls-dsk: no trust anchors for the registrar")

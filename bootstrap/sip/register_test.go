@@ -66,4 +66,3 @@ func TestSignIn(t *testing.T) {
 }
 
 func code(err error) failure.Code { return failure.CodeOf(err) }
-

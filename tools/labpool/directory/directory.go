@@ -30,7 +30,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 
-	"golang.org/x/crypto/md4" //nolint:staticcheck // NTLM's NT hash is MD4 by definition.
+	//lint:ignore SA1019 NTLM's NT hash is MD4 by definition (MS-NLMP).
+	"golang.org/x/crypto/md4"
 )
 
 // FileName is the state file inside the state directory.

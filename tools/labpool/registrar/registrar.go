@@ -120,10 +120,9 @@ type Server struct {
 	sas  map[string]*sa // by opaque
 	regs map[string]*Registration
 
-	wg       sync.WaitGroup
-	ctx      context.Context
-	cancel   context.CancelFunc
-	serveErr chan error
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // sa is a TLS-DSK security association, keyed by opaque.
