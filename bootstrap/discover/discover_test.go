@@ -191,15 +191,19 @@ func TestDiscover(t *testing.T) {
 			wantCode: failure.DHCPNoAnswer,
 		},
 		{
-			name:     "opt43-truncated",
-			setup:    func(t *testing.T) env { return env{startDHCP(t, dhcpd.Config{Domain: "example.test", WebFQDN: "pool.example.test", Faults: trunc}), ""} },
+			name: "opt43-truncated",
+			setup: func(t *testing.T) env {
+				return env{startDHCP(t, dhcpd.Config{Domain: "example.test", WebFQDN: "pool.example.test", Faults: trunc}), ""}
+			},
 			cfg:      func(e env) Config { return Config{DHCP: unicast(e.dhcp)} },
 			wantCode: failure.Opt43Truncated,
 		},
 		{
-			name:  "opt43-truncated with certprov override",
-			setup: func(t *testing.T) env { return env{startDHCP(t, dhcpd.Config{Domain: "example.test", WebFQDN: "pool.example.test", Faults: trunc}), ""} },
-			cfg:   func(e env) Config { return Config{DHCP: unicast(e.dhcp), CertProvURL: "https://x.example.test/c"} },
+			name: "opt43-truncated with certprov override",
+			setup: func(t *testing.T) env {
+				return env{startDHCP(t, dhcpd.Config{Domain: "example.test", WebFQDN: "pool.example.test", Faults: trunc}), ""}
+			},
+			cfg: func(e env) Config { return Config{DHCP: unicast(e.dhcp), CertProvURL: "https://x.example.test/c"} },
 			want: Result{Source: "dhcp", Registrar: Endpoint{"pool.example.test", 5061}, Candidates: []Endpoint{{"pool.example.test", 5061}},
 				CertProvURL: "https://x.example.test/c", WebFQDN: "pool.example.test", NTPServers: []string{}, SIPDomain: "example.test", DHCPServer: "127.0.0.1"},
 			wantWarn: "truncated",
