@@ -109,6 +109,9 @@ func openBoard(ctx context.Context, b boardFlags, logger *slog.Logger) (*board.B
 		return headless.Open(headless.Options{FlashPath: flashPath, SetClock: os.Geteuid() == 0})
 	case "pirig", "auto":
 		cfg := pirig.DefaultConfig()
+		if flashPath != "" {
+			cfg.Flash.Image = flashPath // used when the rig has no MTD partition
+		}
 		if b.rigConfig != "" {
 			data, err := os.ReadFile(b.rigConfig)
 			if err != nil {
@@ -155,12 +158,23 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		b.Watchdog = sdWatchdog{hw: b.Watchdog}
+	}
 	a, err := device.New(device.Options{Board: b, Logger: logger, Ring: ring, FileConfig: layer,
 		Version: version, BuildDate: parseBuildDate(), Keygen: device.DefaultKeygen, SiteRoots: roots})
 	if err != nil {
 		return err
 	}
-	return a.Run(ctx)
+	if err := sdNotify("READY=1"); err != nil {
+		logger.Warn("sd_notify failed", "err", err)
+	}
+	err = a.Run(ctx)
+	_ = sdNotify("STOPPING=1")
+	if errors.Is(err, device.ErrReboot) {
+		logger.Warn("exiting for reboot; the supervisor restarts phoned")
+	}
+	return err
 }
 
 func newLogger(ring *logring.Ring, level string, w io.Writer) (*slog.Logger, error) {
