@@ -53,7 +53,7 @@ test-arm: build-arm build-arm64 ## Run phoned under qemu-user (arm and arm64) an
 	  qemu-aarch64-static $(OUT)/phoned-arm64 selftest --board sim ; \
 	else echo "SKIP test-arm: qemu-aarch64-static not installed"; fi
 
-test: lint test-race test-32 test-arm ## Everything CI runs: lint, race tests, 32-bit tests, ARM binaries under qemu
+test: lint test-arm test-32 test-race ## Everything CI runs: lint, ARM binaries under qemu, 32-bit tests, race tests (last)
 
 check: test build-rig ## test + rig builds
 
