@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/deskphone/deskphone/tools/labpool"
 )
@@ -31,6 +32,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var so SoakOptions
 	state := fs.String("state", "", "pool state directory (default: a temporary directory, on /dev/shm when present)")
 	verbose := fs.Bool("v", false, "log progress on stderr")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if soak {
 		fs.IntVar(&so.Refreshes, "refreshes", 1000, "re-registrations to wait for")
 		fs.IntVar(&so.Sessions, "sessions", 10, "sessions refreshing at once")
@@ -72,6 +74,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer p.Close()
 	o.Logger, so.Logger = logger, logger
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("storm: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("storm: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
