@@ -26,6 +26,7 @@ import (
 	"periph.io/x/host/v3/rpi"
 
 	"github.com/deskphone/deskphone/board"
+	"github.com/deskphone/deskphone/board/imageflash"
 )
 
 // Open probes for a Raspberry Pi, initialises periph's host drivers and
@@ -389,7 +390,7 @@ func openFlash(c FlashConfig, cl *closers, logger *slog.Logger) (board.Flash, er
 	if err := os.MkdirAll(filepath.Dir(c.Image), 0o700); err != nil {
 		return nil, fmt.Errorf("pirig: flash image dir: %w", err)
 	}
-	f, err := OpenImageFlash(c.Image, c.Size, c.EraseSize)
+	f, err := imageflash.Open(c.Image, c.Size, c.EraseSize)
 	if err != nil {
 		return nil, err
 	}
