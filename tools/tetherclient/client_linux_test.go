@@ -320,3 +320,32 @@ func TestProvision(t *testing.T) {
 		t.Errorf("failing issuer: %v", err)
 	}
 }
+
+// BenchmarkStatusRoundTrip measures request/response latency through the
+// client, the pty null modem and the server.
+func BenchmarkStatusRoundTrip(b *testing.B) {
+	modem, err := tethertest.NewNullModem()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer modem.Close()
+	port, err := serial.Open(modem.DevicePath, &serial.Mode{BaudRate: 115200})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tether.NewServer(port, tethertest.NewPhone().Device(), nil).Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c, err := Open(modem.HostPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Status(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
