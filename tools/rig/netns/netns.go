@@ -42,6 +42,9 @@ type Pair struct {
 // the path of each extra tool named (skipping when one is absent).
 func Require(t testing.TB, tools ...string) []string {
 	t.Helper()
+	if os.Getenv("DESKPHONE_EMULATED") != "" {
+		t.Skip("netns: real-peer tests need native execution; this run is under qemu-user (DESKPHONE_EMULATED is set)")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("netns: needs root (network namespaces)")
 	}
