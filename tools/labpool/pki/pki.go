@@ -105,9 +105,12 @@ func Load(dir, domain string, logger *slog.Logger) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The client-certificate CA hangs off the pool root, as an enterprise
+	// CA would: a certificate a technician's laptop relays to the phone can
+	// then be verified to the phone's site root.
 	client, err := get("clientca", func() (pair, error) {
-		return selfSigned(pkix.Name{CommonName: "Communications Server", Organization: []string{"deskphone labpool"}}, 10)
-	}, nil)
+		return issueCA(root, pkix.Name{CommonName: "Communications Server", Organization: []string{"deskphone labpool"}}, 5)
+	}, func(p pair) bool { return p.cert.CheckSignatureFrom(root.cert) == nil })
 	if err != nil {
 		return nil, err
 	}
