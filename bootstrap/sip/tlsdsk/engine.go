@@ -144,12 +144,14 @@ func (e *engine) fail(err error) error {
 	return e.err
 }
 
+// takeOut returns the leg written so far, its plaintext handshake records
+// coalesced into one (see coalesceHandshake).
 func (e *engine) takeOut() []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := e.out
 	e.out = nil
-	return out
+	return coalesceHandshake(out)
 }
 
 // complete derives the keys after a successful handshake.

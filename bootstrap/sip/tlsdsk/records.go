@@ -6,8 +6,11 @@ import (
 )
 
 const (
-	recordTypeAlert     = 21
-	recordTypeHandshake = 22
+	recordTypeChangeCipherSpec = 20
+	recordTypeAlert            = 21
+	recordTypeHandshake        = 22
+
+	maxPlaintext = 1 << 14 // TLS record fragment limit
 
 	typeServerHello = 2
 	typeCertificate = 11
@@ -30,6 +33,46 @@ func records(b []byte, f func(typ byte, frag []byte) bool) bool {
 		b = b[5+n:]
 	}
 	return true
+}
+
+// coalesceHandshake merges adjacent plaintext handshake records of a leg into
+// one record, the way SChannel and OpenSSL send a flight and the layout
+// signin-protocols.md §1.3 and §2.3 describe (ServerHello…ServerHelloDone in
+// one record; Certificate, ClientKeyExchange, CertificateVerify in one
+// record). crypto/tls writes one record per handshake message, and
+// pidgin-sipe's TLS-DSK parser rejects a record that holds only the empty
+// ServerHelloDone. Records after a ChangeCipherSpec are encrypted and are
+// copied unchanged, as is anything that is not a whole number of records.
+func coalesceHandshake(b []byte) []byte {
+	var out []byte
+	open := -1 // offset in out of the plaintext handshake record being extended, -1 if none
+	plaintext := true
+	for rest := b; len(rest) > 0; {
+		if len(rest) < 5 || len(rest) < 5+int(binary.BigEndian.Uint16(rest[3:5])) {
+			return b
+		}
+		n := int(binary.BigEndian.Uint16(rest[3:5]))
+		hdr, frag := rest[:5], rest[5:5+n]
+		rest = rest[5+n:]
+		if hdr[0] == recordTypeChangeCipherSpec {
+			plaintext = false
+		}
+		if !plaintext || hdr[0] != recordTypeHandshake {
+			open = -1
+			out = append(append(out, hdr...), frag...)
+			continue
+		}
+		if open >= 0 && [2]byte(out[open+1:open+3]) == [2]byte(hdr[1:3]) {
+			if m := int(binary.BigEndian.Uint16(out[open+3 : open+5])); m+n <= maxPlaintext {
+				binary.BigEndian.PutUint16(out[open+3:open+5], uint16(m+n))
+				out = append(out, frag...)
+				continue
+			}
+		}
+		open = len(out)
+		out = append(append(out, hdr...), frag...)
+	}
+	return out
 }
 
 // handshakeMessages returns the plaintext handshake messages in a leg (type, body),

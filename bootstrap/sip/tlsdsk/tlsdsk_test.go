@@ -247,13 +247,18 @@ func checkLegs(t *testing.T, l legs, recVer []byte) {
 	if !bytes.Equal(l.s1[1:3], recVer) {
 		t.Errorf("server record version %x, want %x", l.s1[1:3], recVer)
 	}
+	// One record for the whole flight, as SChannel sends it (§1.3);
+	// pidgin-sipe rejects a record holding only ServerHelloDone.
+	if s1 := split("server leg 1", l.s1); len(s1) != 1 || s1[0].typ != recordTypeHandshake {
+		t.Errorf("server leg 1 has %d records, want one handshake record", len(s1))
+	}
 	c2 := split("client leg 2", l.c2)
 	var types []byte
 	for _, r := range c2 {
 		types = append(types, r.typ)
 	}
-	// Handshake{Certificate, CKE, CertificateVerify} | CCS | Finished, Go may split handshake records.
-	if len(c2) < 3 || c2[0].typ != recordTypeHandshake || c2[0].frag[0] != typeCertificate ||
+	// Handshake{Certificate, CKE, CertificateVerify} | CCS | Finished (§2.3 step 4).
+	if len(c2) != 3 || c2[0].typ != recordTypeHandshake || c2[0].frag[0] != typeCertificate ||
 		c2[len(c2)-2].typ != 20 || c2[len(c2)-1].typ != recordTypeHandshake {
 		t.Errorf("client leg 2 record types %v", types)
 	}
