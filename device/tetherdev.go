@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/deskphone/deskphone/bootstrap/certprov"
@@ -146,6 +148,18 @@ func (a *Agent) ConfigGet(key string) (map[string]string, error) {
 			out[k] = s
 		} else {
 			out[k] = string(v)
+		}
+	}
+	// Values learned at boot (the DHCP layer of the precedence) show where
+	// nothing set them.
+	d := a.Snapshot().Discovery
+	learned := map[string]string{"certprov_url": d.CertProvURL, "sip_domain": d.SIPDomain}
+	if d.Registrar.Host != "" {
+		learned["registrar"] = net.JoinHostPort(d.Registrar.Host, strconv.Itoa(d.Registrar.Port))
+	}
+	for k, v := range learned {
+		if (key == "" || key == k) && out[k] == "" && v != "" {
+			out[k] = v
 		}
 	}
 	if key != "" && len(out) == 0 {

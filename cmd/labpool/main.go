@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	gosip "github.com/emiago/sipgo/sip"
 	"io"
 	"log/slog"
 	"os"
@@ -26,6 +27,9 @@ import (
 var version = "dev"
 
 func main() {
+	// sipgo's package-level logger is chatty about normal connection teardown;
+	// our SIP code logs through the injected loggers.
+	gosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "labpool:", err)
 		os.Exit(1)

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	gosip "github.com/emiago/sipgo/sip"
 	"io"
 	"log/slog"
 	"os"
@@ -41,6 +42,9 @@ var (
 )
 
 func main() {
+	// sipgo's package-level logger is chatty about normal connection teardown;
+	// our SIP code logs through the injected loggers.
+	gosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	gosip "github.com/emiago/sipgo/sip"
 	"image/png"
 	"io"
 	"log/slog"
@@ -44,6 +45,9 @@ var (
 )
 
 func main() {
+	// sipgo's package-level logger is chatty about normal connection teardown;
+	// our SIP code logs through the injected loggers.
+	gosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -83,6 +87,9 @@ type Options struct {
 	Log         io.Writer
 	// PoolHook, when set, is called with the embedded pool once it is up (tests, bench).
 	PoolHook func(*labpool.Pool)
+	// BoardHook, when set, is called with the simulated board's parts (tests
+	// press keys on the keypad).
+	BoardHook func(*sim.Parts)
 }
 
 // Report is the --json document (cli-contract.md).
@@ -248,6 +255,9 @@ func Simulate(ctx context.Context, o Options) (Report, error) {
 			_ = b.Close()
 		}
 	}()
+	if o.BoardHook != nil {
+		o.BoardHook(parts)
+	}
 
 	// The QA image's flash config: find the lab pool as on a network.
 	flash := config.Layer{}

@@ -21,9 +21,12 @@ func startTether(ctx context.Context, a *device.Agent, path string, logger *slog
 		return fmt.Errorf("tether port %s: %w", path, err)
 	}
 	log := logger.With("component", "tether", "port", path)
+	// One limiter for the life of the phone: replugging the cable must not
+	// reset the confirmation lockout.
+	lim := tether.NewLimiter()
 	go func() {
 		for ctx.Err() == nil {
-			srv := tether.NewServer(port, a.TetherDevice(), logger)
+			srv := tether.NewServer(port, a.TetherDevice(), logger, tether.WithLimiter(lim))
 			err := srv.Run(ctx)
 			_ = port.Close()
 			if ctx.Err() != nil {
@@ -50,4 +53,3 @@ func startTether(ctx context.Context, a *device.Agent, path string, logger *slog
 	return nil
 }
 
-var _ = device.ErrReboot

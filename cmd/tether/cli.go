@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -19,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/deskphone/deskphone/bootstrap/dnsdisco"
 	"github.com/deskphone/deskphone/bootstrap/webticket"
 	"github.com/deskphone/deskphone/device/tether/wire"
 	"github.com/deskphone/deskphone/tools/tetherclient"
@@ -511,17 +513,18 @@ func (c *cli) provision(ctx context.Context, args []string) error {
 	login := fs.String("login", "", `Windows login (EXAMPLE\alice or alice@example.test; default --user)`)
 	pwStdin := fs.Bool("password-stdin", false, "read the password from stdin")
 	caFile := fs.String("ca", "", "PEM file of CAs to trust for the pool's HTTPS, besides the system roots")
+	dns := fs.String("dns", "", "resolve pool names with this DNS server ADDR:PORT (a lab pool); default: the system resolver")
 	rest, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 || *user == "" {
-		return usagef(`provision --user U [--login DOMAIN\user] [--password-stdin] [--ca FILE]`)
+		return usagef(`provision --user U [--login DOMAIN\user] [--password-stdin] [--ca FILE] [--dns ADDR:PORT]`)
 	}
 	if *login == "" {
 		*login = *user
 	}
-	hc, err := poolHTTP(*caFile)
+	hc, err := poolHTTP(*caFile, *dns)
 	if err != nil {
 		return err
 	}
@@ -571,7 +574,7 @@ func (c *cli) logger() *slog.Logger {
 
 // poolHTTP returns the HTTPS client for the pool: the system roots plus the
 // CAs in caFile. Verification is never skipped.
-func poolHTTP(caFile string) (*http.Client, error) {
+func poolHTTP(caFile, dns string) (*http.Client, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -587,6 +590,10 @@ func poolHTTP(caFile string) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if dns != "" {
+		d := &net.Dialer{Resolver: dnsdisco.Resolver(dns), Timeout: 10 * time.Second}
+		tr.DialContext = d.DialContext
+	}
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
 }
 

@@ -49,7 +49,7 @@ commands:
   roots add FILE               add a site root (PEM or DER; OK on the phone)
   roots remove FP              remove a site root by SHA-256 (OK on the phone)
   signin --ext N --pin-stdin   PIN sign-in (--pin P works but lands in shell history)
-  provision --user U [--login DOMAIN\user] [--password-stdin] [--ca FILE]
+  provision --user U [--login DOMAIN\user] [--password-stdin] [--ca FILE] [--dns ADDR:PORT]
                                sign in with domain credentials: the phone's CSR is
                                relayed to the pool's CertProv (OK on the phone)
   diag                         run the diagnostic stages
