@@ -52,4 +52,3 @@ func startTether(ctx context.Context, a *device.Agent, path string, logger *slog
 	}()
 	return nil
 }
-

@@ -75,7 +75,6 @@ func waitState(t *testing.T, cl *tetherclient.Client, state string) {
 	t.Fatalf("phone never reached %s", state)
 }
 
-
 func waitReport(t *testing.T, reports chan Report) Report {
 	t.Helper()
 	select {
