@@ -234,7 +234,7 @@ func printReport(w io.Writer, rep Report) {
 			if got == "" {
 				got = "none"
 			}
-			after := strings.Join(r.AfterClear, ",")
+			after := runs(r.AfterClear)
 			if after == "" {
 				after = "-"
 			}
@@ -271,6 +271,24 @@ func printReport(w io.Writer, rep Report) {
 	} else {
 		fmt.Fprintf(w, "== FAILED: %s\n", strings.Join(rep.Failures, ", "))
 	}
+}
+
+// runs writes repeated codes once with a count: "E701×44,E702".
+func runs(codes []string) string {
+	var out []string
+	for i := 0; i < len(codes); {
+		j := i
+		for j < len(codes) && codes[j] == codes[i] {
+			j++
+		}
+		if n := j - i; n > 1 {
+			out = append(out, fmt.Sprintf("%s×%d", codes[i], n))
+		} else {
+			out = append(out, codes[i])
+		}
+		i = j
+	}
+	return strings.Join(out, ",")
 }
 
 func yesNo(b bool) string {
