@@ -87,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type boardFlags struct {
 	board, state, rigConfig string
+	// setClock lets NTP set the system clock (settimeofday; root only).
+	setClock bool
 }
 
 func (b *boardFlags) register(fs *flag.FlagSet, def string) {
@@ -110,7 +112,7 @@ func openBoard(ctx context.Context, b boardFlags, logger *slog.Logger) (*board.B
 	case "sim":
 		return headless.Open(headless.Options{})
 	case "headless":
-		return headless.Open(headless.Options{FlashPath: flashPath, SetClock: os.Geteuid() == 0})
+		return headless.Open(headless.Options{FlashPath: flashPath, SetClock: b.setClock})
 	case "pirig", "auto":
 		cfg := pirig.DefaultConfig()
 		if flashPath != "" {
@@ -130,7 +132,7 @@ func openBoard(ctx context.Context, b boardFlags, logger *slog.Logger) (*board.B
 			return bd, err
 		}
 		logger.Info("no rig hardware, using the headless board", "reason", err)
-		return headless.Open(headless.Options{FlashPath: flashPath, SetClock: os.Geteuid() == 0})
+		return headless.Open(headless.Options{FlashPath: flashPath, SetClock: b.setClock})
 	}
 	return nil, fmt.Errorf("unknown board %q (auto, pirig, headless, sim)", b.board)
 }
@@ -139,6 +141,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var bf boardFlags
 	bf.register(fs, "auto")
+	bf.setClock = os.Geteuid() == 0 // the firmware owns the clock
 	cfgFile := fs.String("config", "", "config file (versioned JSON; the flash layer)")
 	siteRoot := fs.String("site-root", "", "PEM file of site root CAs added to flash at boot")
 	level := fs.String("log", "info", "log level")
@@ -239,6 +242,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("diag", flag.ContinueOnError)
 	var bf boardFlags
 	bf.register(fs, "headless")
+	fs.BoolVar(&bf.setClock, "set-clock", false, "let diag time set the system clock (root); otherwise it only measures")
 	asJSON := fs.Bool("json", false, "JSON output")
 	iface := fs.String("iface", "", "interface for the DHCPINFORM broadcast")
 	dns := fs.String("dns", "", "DNS server ADDR:PORT")
