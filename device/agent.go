@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -492,6 +493,7 @@ func (a *Agent) boot(ctx context.Context) error {
 	a.persist = p
 	a.cfgStack.Layers[config.LayerFlash] = p.Flash
 	a.cfgStack.Layers[config.LayerTether] = p.Tether
+	a.cfgStack.Layers[config.LayerProvisioning] = p.Provisioning
 	a.mu.Unlock()
 	if err := a.recomputeConfig(); err != nil {
 		a.log.Error("config layers rejected, using defaults", "err", err)
@@ -888,11 +890,40 @@ func (a *Agent) register(ctx context.Context) error {
 	return nil
 }
 
+// applyProvisioning turns in-band settings into the provisioning config
+// layer (above DHCP in the precedence) and keeps it in flash: from now on
+// the phone uses the pool's own CertProv URL, as LPE does after a sign-in.
 func (a *Agent) applyProvisioning(settings map[string]string) {
 	if len(settings) == 0 {
 		return
 	}
-	a.log.Info("in-band provisioning applied", "settings", len(settings))
+	l := config.Layer{}
+	if u := settings["CAHandlerInternalUri"]; strings.HasPrefix(u, "https://") {
+		if err := l.Set("certprov_url", u); err != nil {
+			a.log.Warn("in-band certprov url rejected", "err", err)
+		}
+	}
+	a.mu.Lock()
+	a.cfgStack.Layers[config.LayerProvisioning] = l
+	p := a.persist
+	a.mu.Unlock()
+	if err := a.recomputeConfig(); err != nil {
+		a.log.Warn("in-band provisioning rejected", "err", err)
+		a.mu.Lock()
+		delete(a.cfgStack.Layers, config.LayerProvisioning)
+		a.mu.Unlock()
+		_ = a.recomputeConfig()
+		return
+	}
+	p.Provisioning = l
+	if err := a.state.save(p); err != nil {
+		a.log.Warn("cannot save in-band provisioning", "err", err)
+	} else {
+		a.mu.Lock()
+		a.persist = p
+		a.mu.Unlock()
+	}
+	a.log.Info("in-band provisioning applied", "settings", len(settings), "layer_keys", len(l))
 }
 
 func (a *Agent) keepAlive(ctx context.Context) error {

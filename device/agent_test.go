@@ -98,7 +98,7 @@ type fakeSession struct{ done chan struct{} }
 
 func (s fakeSession) Info() SessionInfo {
 	return SessionInfo{SIPURI: "sip:alice@example.test", Registrar: "pool.example.test:5061", Auth: "TLS-DSK",
-		Provisioning: map[string]string{"registrar": "pool.example.test"}}
+		Provisioning: map[string]string{"registrar": "pool.example.test", "CAHandlerInternalUri": "https://fe.example.test/CertProv/CertProvisioningService.svc"}}
 }
 func (s fakeSession) Run(ctx context.Context) error {
 	select {
@@ -243,6 +243,9 @@ func TestColdBootScenario(t *testing.T) {
 	if f.lastUser != "1001" {
 		t.Fatalf("user = %q", f.lastUser)
 	}
+	if got := a.Config().CertProvURL; got != "https://fe.example.test/CertProv/CertProvisioningService.svc" {
+		t.Fatalf("in-band provisioning not applied: certprov_url %q", got)
+	}
 	// Lose the registration: the agent goes back to registering.
 	close(f.sessDone)
 	rec.waitFor(t, func(s Snapshot) bool { return s.State == Retrying })
@@ -255,7 +258,6 @@ func TestColdBootScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	done <- nil
-	_ = a
 
 	// Warm boot on the same flash: no chain, no PIN.
 	f2 := newFakes(t)

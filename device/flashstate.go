@@ -29,6 +29,8 @@ type persisted struct {
 	Registrar *discover.Endpoint `json:"registrar,omitempty"`
 	// Flash is the config layer saved on the phone (image defaults).
 	Flash config.Layer `json:"flash,omitempty"`
+	// Provisioning is the in-band provisioning layer of the last sign-in.
+	Provisioning config.Layer `json:"provisioning,omitempty"`
 	// Tether is the technician's override layer.
 	Tether config.Layer `json:"tether,omitempty"`
 }

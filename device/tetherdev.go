@@ -357,7 +357,7 @@ func (a *Agent) Reset(ctx context.Context) error {
 	a.mu.Lock()
 	p := a.persist
 	a.mu.Unlock()
-	p.Tether, p.Registrar = nil, nil
+	p.Tether, p.Registrar, p.Provisioning = nil, nil, nil
 	if err := a.state.save(p); err != nil {
 		return err
 	}

@@ -214,10 +214,21 @@ func Simulate(ctx context.Context, o Options) (Report, error) {
 		if o.State != "" {
 			poolState = filepath.Join(o.State, "labpool")
 		}
-		p, err := labpool.Start(ctx, labpool.Options{Demo: true, StateDir: poolState, Faults: set, Logger: logger.With("side", "pool")})
+		po := labpool.Options{Demo: true, StateDir: poolState, Faults: set, Logger: logger.With("side", "pool")}
+		// A pool's ports do not move between boots: reuse the last ones
+		// when they are still free.
+		last := loadPorts(poolState)
+		po.SIPPort, po.HTTPSPort, po.HTTPPort, po.DNSPort, po.NTPPort, po.DHCPPort = last.SIP, last.HTTPS, last.HTTP, last.DNS, last.NTP, last.DHCP
+		p, err := labpool.Start(ctx, po)
+		if err != nil && last != (poolPorts{}) {
+			logger.Info("last pool ports taken, using new ones", "err", err)
+			po.SIPPort, po.HTTPSPort, po.HTTPPort, po.DNSPort, po.NTPPort, po.DHCPPort = 0, 0, 0, 0, 0, 0
+			p, err = labpool.Start(ctx, po)
+		}
 		if err != nil {
 			return rep, err
 		}
+		savePorts(poolState, p.Ready)
 		defer p.Close()
 		ready = p.Ready
 		if o.PoolHook != nil {
@@ -494,4 +505,33 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-var _ = strconv.Itoa
+
+// poolPorts are the embedded pool's ports, kept under --state.
+type poolPorts struct{ SIP, HTTPS, HTTP, DNS, NTP, DHCP int }
+
+func portOf(addr string) int {
+	_, p, _ := strings.Cut(addr, ":")
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func loadPorts(dir string) poolPorts {
+	var pp poolPorts
+	if dir == "" {
+		return pp
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "ports.json"))
+	if err != nil || json.Unmarshal(b, &pp) != nil {
+		return poolPorts{}
+	}
+	return pp
+}
+
+func savePorts(dir string, r labpool.Ready) {
+	if dir == "" {
+		return
+	}
+	pp := poolPorts{SIP: portOf(r.SIP), HTTPS: portOf(r.HTTPS), HTTP: portOf(r.HTTP), DNS: portOf(r.DNS), NTP: portOf(r.NTP), DHCP: portOf(r.DHCP)}
+	b, _ := json.Marshal(pp)
+	_ = os.WriteFile(filepath.Join(dir, "ports.json"), b, 0o600)
+}
