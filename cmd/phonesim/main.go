@@ -505,7 +505,6 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-
 // poolPorts are the embedded pool's ports, kept under --state.
 type poolPorts struct{ SIP, HTTPS, HTTP, DNS, NTP, DHCP int }
 
