@@ -44,6 +44,7 @@ const usage = `usage:
   labpool certs list|revoke --user SIP-URI [--device ID] --state DIR
   labpool users add --sip alice@example.test --ext 1001 --pin 24680 [--phone +1…] [--password PW]
                     [--login DOMAIN\user] [--home POOL] --state DIR
+  labpool storm [--phones N] [--concurrency N] [--keys N]   (boot storm against an in-process pool; JSON)
   labpool version
 faults: ` + "datastore-unavailable, chain-untrusted, webticket-down, pin-locked, registrar-503, bad-rspauth,\n        opt43-truncated, srv-cross-domain, ntp-down, drop-connection, slow:STAGE=DUR\n"
 
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return certs(args[1:], stdout)
 	case "users":
 		return users(args[1:], stdout)
+	case "storm":
+		return stormCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "labpool", version)
 		return nil
