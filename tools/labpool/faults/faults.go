@@ -4,7 +4,8 @@
 //
 // Names (cli-contract.md): datastore-unavailable, chain-untrusted,
 // webticket-down, pin-locked, registrar-503, bad-rspauth, opt43-truncated,
-// srv-cross-domain, ntp-down, drop-connection, and slow:STAGE=DUR.
+// srv-cross-domain, ntp-down, drop-connection, cert-auth-disabled, and
+// slow:STAGE=DUR.
 package faults
 
 import (
@@ -27,12 +28,15 @@ const (
 	SRVCrossDomain       = "srv-cross-domain"
 	NTPDown              = "ntp-down"
 	DropConnection       = "drop-connection"
+	// CertAuthDisabled refuses the WebTicketServiceCert binding (as
+	// UseCertificateAuth=False does), so a renewing phone must ask for the PIN.
+	CertAuthDisabled = "cert-auth-disabled"
 )
 
 var known = map[string]bool{
 	DatastoreUnavailable: true, ChainUntrusted: true, WebticketDown: true,
 	PINLocked: true, Registrar503: true, BadRspauth: true, Opt43Truncated: true,
-	SRVCrossDomain: true, NTPDown: true, DropConnection: true,
+	SRVCrossDomain: true, NTPDown: true, DropConnection: true, CertAuthDisabled: true,
 }
 
 // Known returns the plain fault names, sorted (slow:STAGE=DUR is not listed).

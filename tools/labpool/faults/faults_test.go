@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -25,6 +26,16 @@ func TestSet(t *testing.T) {
 		if _, err := Parse([]string{bad}); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
 		}
+	}
+	if err := s.Add("cert-auth-disabled"); err != nil || !s.Has(CertAuthDisabled) {
+		t.Fatalf("cert-auth-disabled: %v %v", err, s.List())
+	}
+	if !slices.Contains(Known(), CertAuthDisabled) {
+		t.Fatalf("Known() lacks %s", CertAuthDisabled)
+	}
+	s.Clear(CertAuthDisabled)
+	if s.Has(CertAuthDisabled) {
+		t.Fatal("cert-auth-disabled not cleared")
 	}
 	var nilSet *Set
 	if nilSet.Has(NTPDown) || nilSet.Slow("x") != 0 {
