@@ -30,9 +30,10 @@ type Endpoints struct {
 	CertProvPort string
 	// WebTicketURL is the issuer address from the CertProv policy.
 	WebTicketURL string
-	// Pin and WinNegotiate are the WebTicketServicePin and
-	// WebTicketServiceWinNegotiate port addresses ("" if not offered).
-	Pin, WinNegotiate string
+	// Pin, WinNegotiate and Cert are the WebTicketServicePin,
+	// WebTicketServiceWinNegotiate and WebTicketServiceCert port addresses
+	// ("" if not offered).
+	Pin, WinNegotiate, Cert string
 	// ProofRequired is true when CertProv wants a proof-of-possession
 	// (signed) ticket.
 	ProofRequired bool
@@ -152,8 +153,8 @@ func (c *Client) Discover(ctx context.Context, certProvURL string) (Endpoints, e
 	if err != nil {
 		return ep, failure.New(failure.StageTicket, failure.TicketUnavailable, err)
 	}
-	ep.Pin, ep.WinNegotiate = w.Ports[PortWebTicketPin], w.Ports[PortWebTicketWinNego]
-	for _, u := range []string{ep.Pin, ep.WinNegotiate} {
+	ep.Pin, ep.WinNegotiate, ep.Cert = w.Ports[PortWebTicketPin], w.Ports[PortWebTicketWinNego], w.Ports[PortWebTicketCert]
+	for _, u := range []string{ep.Pin, ep.WinNegotiate, ep.Cert} {
 		if u == "" {
 			continue
 		}
@@ -162,7 +163,7 @@ func (c *Client) Discover(ctx context.Context, certProvURL string) (Endpoints, e
 		}
 	}
 	c.logger().Debug("metadata read", "certprov_port", ep.CertProvPort, "pin_port", ep.Pin,
-		"proof_required", ep.ProofRequired)
+		"cert_port", ep.Cert, "proof_required", ep.ProofRequired)
 	return ep, nil
 }
 
@@ -190,8 +191,39 @@ func (c *Client) ByPIN(ctx context.Context, ep Endpoints, user string, pin Secre
 	username, password := pinCredentials(user, pin.Reveal(), c.Base64Credentials)
 	body := BuildRST(RSTRequest{Context: c.uuid(), AppliesTo: ep.CertProvPort, ClientEntropy: entropy,
 		Username: username, Password: password})
-	return c.issue(ctx, c.httpClient(), ep.Pin, body, entropy, "", true, nil)
+	return c.issue(ctx, c.httpClient(), ep.Pin, body, entropy, "", bindingPIN, nil)
 }
+
+// ByCertificate gets a proof-of-possession web ticket with the phone's
+// current CertProv certificate over the WebTicketServiceCert binding
+// ("OCS-signed certificate" client authentication, OCAUTHWS 3.2): the RST
+// carries no UsernameToken and no claims, and the certificate is presented
+// in the TLS handshake (guess.go, [G]), so c.HTTP must be configured
+// to present it (tls.Config.GetClientCertificate). The ticket names the
+// certificate's SIP URI.
+//
+// A pool that refuses the certificate (binding not offered, certificate
+// authentication disabled, certificate revoked, unpublished or expired)
+// yields failure.CredentialsNeeded: ask for the PIN. A pool that does not
+// answer yields failure.TicketUnavailable.
+func (c *Client) ByCertificate(ctx context.Context, ep Endpoints) (*Ticket, error) {
+	if ep.Cert == "" {
+		return nil, failure.Errorf(failure.StageTicket, failure.CredentialsNeeded, "webticket: pool offers no certificate binding")
+	}
+	entropy, err := c.entropy()
+	if err != nil {
+		return nil, failure.New(failure.StageTicket, failure.Internal, err)
+	}
+	body := BuildRST(RSTRequest{Context: c.uuid(), AppliesTo: ep.CertProvPort, ClientEntropy: entropy})
+	return c.issue(ctx, c.httpClient(), ep.Cert, body, entropy, "", bindingCert, nil)
+}
+
+// Binding names for logs and error mapping.
+const (
+	bindingPIN          = "pin"
+	bindingWinNegotiate = "winnegotiate"
+	bindingCert         = "cert"
+)
 
 // ByPassword gets a web ticket for sipURI with a Windows login (DOMAIN\user)
 // and password over the WebTicketServiceWinNegotiate binding: HTTP NTLM
@@ -221,17 +253,17 @@ func (c *Client) ByPassword(ctx context.Context, ep Endpoints, sipURI, login str
 		},
 	}
 	auth := func(req *http.Request) { req.SetBasicAuth(login, password.Reveal()) }
-	return c.issue(ctx, hc, ep.WinNegotiate, body, entropy, sipURI, false, auth)
+	return c.issue(ctx, hc, ep.WinNegotiate, body, entropy, sipURI, bindingWinNegotiate, auth)
 }
 
 func (c *Client) issue(ctx context.Context, hc *http.Client, addr string, body, entropy []byte, wantURI string,
-	pin bool, auth func(*http.Request)) (*Ticket, error) {
+	binding string, auth func(*http.Request)) (*Ticket, error) {
 	start := time.Now()
 	status, hdr, resp, err := c.post(ctx, hc, addr, SOAPActionIssue, body, auth)
 	if err != nil {
 		return nil, failure.New(failure.StageTicket, failure.TicketUnavailable, err)
 	}
-	if err := classify(status, hdr, resp, pin); err != nil {
+	if err := classify(status, hdr, resp, binding == bindingPIN); err != nil {
 		return nil, err
 	}
 	r, err := ParseRSTR(resp)
@@ -252,7 +284,7 @@ func (c *Client) issue(ctx context.Context, hc *http.Client, addr string, body, 
 	}
 	t := &Ticket{Assertion: r.Assertion, AssertionID: r.AssertionID, SIPURI: r.NameID,
 		Created: r.Created, Expires: r.Expires, ProofKey: key}
-	c.logger().Info("web ticket obtained", "sip_uri", t.SIPURI, "expires", t.Expires,
+	c.logger().Info("web ticket obtained", "sip_uri", t.SIPURI, "binding", binding, "expires", t.Expires,
 		"ms", float64(time.Since(start).Microseconds())/1000)
 	return t, nil
 }
@@ -281,6 +313,8 @@ func classify(status int, hdr http.Header, body []byte, pin bool) error {
 	switch {
 	case id == DiagPINLocked:
 		return failure.New(failure.StageTicket, failure.PINLocked, cause)
+	case id == DiagCertAuthDisabled:
+		return failure.New(failure.StageTicket, failure.CredentialsNeeded, cause)
 	case id == DiagNoValidToken || status == http.StatusUnauthorized || status == http.StatusForbidden:
 		if pin {
 			return failure.New(failure.StageTicket, failure.PINInvalid, cause)

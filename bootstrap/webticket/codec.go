@@ -50,6 +50,7 @@ const (
 	PolicyCertProvProof  = "CertProvisioningServiceWebTicketProof_SHA1_policy"
 	PortWebTicketPin     = "WebTicketServicePin"
 	PortWebTicketWinNego = "WebTicketServiceWinNegotiate"
+	PortWebTicketCert    = "WebTicketServiceCert"
 )
 
 // EnvelopeOpen is the SOAP envelope start tag with the namespace

@@ -170,3 +170,20 @@ func TestParseWSDL(t *testing.T) {
 		t.Error("non-wsdl accepted")
 	}
 }
+
+func TestParseWebTicketMex(t *testing.T) {
+	// As labpool serves it: every binding name of §4.1 it offers.
+	w, err := ParseWSDL([]byte(readTestdata("webticket-mex.xml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		PortWebTicketWinNego: "https://pool.example.test/WebTicket/WebTicketService.svc",
+		PortWebTicketPin:     "https://pool.example.test/WebTicket/WebTicketService.svc/pin",
+		PortWebTicketCert:    "https://pool.example.test/WebTicket/WebTicketService.svc/cert",
+	} {
+		if got := w.Ports[name]; got != want {
+			t.Errorf("port %s = %q, want %q", name, got, want)
+		}
+	}
+}

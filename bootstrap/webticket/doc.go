@@ -12,5 +12,7 @@
 // signin-protocols.md §3.2 (metadata), §4.2 (RST), §4.3 (RSTR) and §6.7 (the
 // P_SHA1 proof key). The PIN binding is not publicly documented: the format
 // used here is the project's best guess (§4.5, §8.2, uncertainty U1) and sits
-// behind pinCredentials so that it can be corrected from a real trace.
+// behind pinCredentials so that it can be corrected from a real trace. The
+// certificate binding (ByCertificate, used for renewal) is a guess as well;
+// see guess.go.
 package webticket

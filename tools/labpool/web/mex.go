@@ -91,14 +91,15 @@ func (s *Server) serveCertProvMex(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveWebTicketMex(w http.ResponseWriter, r *http.Request) {
-	base := s.baseURL(r) + WebTicketPath
+	origin := s.baseURL(r)
+	base := origin + WebTicketPath
 	var b bytes.Buffer
 	b.WriteString(fmt.Sprintf(wsdlOpen, "WebTicketService"))
 	b.WriteString(`<wsdl:service name="WebTicketService">`)
 	for _, p := range []struct{ name, addr string }{
 		{"WebTicketServiceWinNegotiate", base},
-		{"WebTicketServicePin", base + "/pin"},
-		{"WebTicketServiceCert", base + "/cert"},
+		{"WebTicketServicePin", origin + PinPath},
+		{"WebTicketServiceCert", origin + CertPath},
 		{"WebTicketServiceAnon", base + "/anon"},
 		{"WebTicketServiceAuth", base + "/Auth"},
 		{"WsFedBearer", base + "/WsFed_bearer"},

@@ -12,6 +12,13 @@
 //	GET  https://<fqdn>/WebTicket/WebTicketService.svc/mex
 //	POST https://<fqdn>/WebTicket/WebTicketService.svc                   WinNegotiate (NTLM, Basic)
 //	POST https://<fqdn>/WebTicket/WebTicketService.svc/pin               WebTicketServicePin [G]
+//	POST https://<fqdn>/WebTicket/WebTicketService.svc/cert              WebTicketServiceCert [G]
+//
+// The HTTPS listener requests, but does not require, a TLS client
+// certificate; only the WebTicketServiceCert binding looks at it. There the
+// certificate must chain to the pool's client CA, be current, and be
+// published and unrevoked for the SIP URI its CN names (renewal without the
+// PIN; the fault cert-auth-disabled refuses the binding).
 //
 // Absolute addresses in mex are built from the request's Host header, as
 // WCF does, so that the pool works on whatever port it listens.
@@ -41,7 +48,8 @@ const (
 	ChainPath     = CertProvPath + "/chain"
 	CertProvPort  = CertProvPath + "/WebTicket_Proof_SHA1" // [G]
 	WebTicketPath = "/WebTicket/WebTicketService.svc"
-	PinPath       = WebTicketPath + "/pin" // [G]
+	PinPath       = WebTicketPath + "/pin"  // [G]
+	CertPath      = WebTicketPath + "/cert" // [G]
 )
 
 // Defaults.
@@ -119,11 +127,17 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 }
 
 // TLSConfig returns the HTTPS server configuration. Its certificate is
-// chosen per handshake: the untrusted one while chain-untrusted is on.
+// chosen per handshake: the untrusted one while chain-untrusted is on. It
+// requests a client certificate (naming the client CA) without requiring or
+// verifying one, so that clients without a certificate keep working; the
+// WebTicketServiceCert binding verifies it (crypto/tls has already checked
+// the client's proof of its key).
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
+		ClientAuth: tls.RequestClientCert,
+		ClientCAs:  s.cfg.CA.ClientCAPool(),
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if s.cfg.Faults.Has(faults.ChainUntrusted) {
 				c := s.cfg.CA.UntrustedServerCertificate()
@@ -151,6 +165,7 @@ func (s *Server) HTTPSHandler() http.Handler {
 	mux.HandleFunc("POST "+CertProvPort, s.serveGetAndPublishCert)
 	mux.HandleFunc("GET "+WebTicketPath+"/mex", s.webticket(s.serveWebTicketMex))
 	mux.HandleFunc("POST "+PinPath, s.webticket(s.servePIN))
+	mux.HandleFunc("POST "+CertPath, s.webticket(s.serveCert))
 	mux.HandleFunc("POST "+WebTicketPath, s.webticket(s.serveWinNegotiate))
 	return mux
 }
