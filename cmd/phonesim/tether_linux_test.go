@@ -75,17 +75,6 @@ func waitState(t *testing.T, cl *tetherclient.Client, state string) {
 	t.Fatalf("phone never reached %s", state)
 }
 
-func waitReport(t *testing.T, reports chan Report) Report {
-	t.Helper()
-	select {
-	case r := <-reports:
-		return r
-	case <-time.After(100 * time.Second):
-		t.Fatal("phone did not finish")
-	}
-	return Report{}
-}
-
 // TestTetherProvisionRelay is the field technician's CSR relay: the phone
 // makes the key and CSR, the laptop authenticates to the pool with domain
 // credentials and relays the CSR, the phone checks and installs the
