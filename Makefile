@@ -69,8 +69,10 @@ check: test build-rig ## test + rig builds
 fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each
 	@go run ./tools/fuzzall -fuzztime $(FUZZTIME)
 
-bench: ## Cold/warm sign-in benchmark JSON + codec benchmarks
-	go run ./cmd/phonesim bench --runs $(BENCHRUNS)
+bench: ## Cold/warm sign-in benchmark JSON (vs. the floor and pidgin-sipe) + codec benchmarks
+	@mkdir -p $(OUT); rm -f $(OUT)/interop.json
+	@INTEROP_REPORT=$(CURDIR)/$(OUT)/interop.json go test -count=1 -run 'TestSIPESignInTLSDSK$$' ./tools/interop >/dev/null 2>&1 || echo "bench: pidgin-sipe comparison unavailable (needs root, pidgin-sipe, libpurple-dev)"
+	go run ./cmd/phonesim bench --runs $(BENCHRUNS) --interop $(OUT)/interop.json
 	go test -run='^$$' -bench=. -benchmem ./bootstrap/... ./device/... ./certstore/... 2>/dev/null | grep -E '^(Benchmark|ok|PASS)' || true
 
 reliability: ## Power-cut sweep, labpool fault matrix, every fuzz target (FUZZTIME each)

@@ -119,6 +119,7 @@ type Agent struct {
 	keyDur    time.Duration
 	pinOKAt   time.Time
 	phaseT    map[string]time.Duration
+	renewing  bool
 }
 
 type credentials struct {
@@ -307,10 +308,14 @@ func (a *Agent) act(ctx context.Context, s State, bo *backoff.Backoff) error {
 		return a.register(ctx)
 	case Registered:
 		a.mu.Lock()
-		sess := a.session
+		sess, rec, window, busy := a.session, a.rec, a.cfg.RenewBefore.D(), a.renewing
 		a.mu.Unlock()
+		due := !busy && rec != nil && rec.Cert != nil && rec.NeedsRenewal(a.b.Clock.Now(), window)
 		if sess != nil {
 			a.applyProvisioning(sess.Info().Provisioning)
+		}
+		if due {
+			a.renewInBackground(ctx)
 		}
 		a.setFact(func(f *Facts) { f.Provisioned = true })
 	case Provisioned:
@@ -450,7 +455,7 @@ func (a *Agent) observe() {
 	a.publish(s)
 }
 
-var phaseOrder = []string{"dhcp", "ntp", "chain", "keygen", "webticket", "certprov", "register", "provisioning"}
+var phaseOrder = []string{"dhcp", "ntp", "chain", "keygen", "webticket", "certprov", "renew", "register", "provisioning"}
 
 func (a *Agent) phasesLocked() []Phase {
 	var out []Phase
@@ -611,9 +616,11 @@ func (a *Agent) checkCert() {
 	window := a.cfg.RenewBefore.D()
 	a.mu.Unlock()
 	now := a.b.Clock.Now()
-	valid := rec != nil && rec.Cert != nil && rec.Check(now, time.Hour) == nil && !rec.NeedsRenewal(now, window)
-	if rec != nil && rec.Cert != nil && !valid {
-		a.log.Info("stored certificate needs renewal", "not_after", rec.NotAfter)
+	// A certificate good for more than an hour still signs in; one inside
+	// the renewal window is renewed in the background once registered.
+	valid := rec != nil && rec.Cert != nil && rec.Check(now, time.Hour) == nil
+	if valid && rec.NeedsRenewal(now, window) {
+		a.log.Info("stored certificate due for renewal", "not_after", rec.NotAfter)
 	}
 	a.setFact(func(f *Facts) { f.CertValid = valid })
 }
@@ -853,6 +860,12 @@ func (a *Agent) register(ctx context.Context) error {
 	if err != nil {
 		a.phase("register", time.Since(start))
 		if errors.Is(err, ErrNeedCertificate) {
+			// Try the certificate binding first; the PIN only if the pool
+			// refuses it.
+			if rerr := a.renewNow(ctx); rerr == nil {
+				a.log.Info("registrar refused the certificate; renewed it without the PIN")
+				return nil
+			}
 			a.log.Info("registrar refused the certificate; enrolling again")
 			a.setFact(func(f *Facts) { f.CertValid = false })
 		}
@@ -962,4 +975,79 @@ func parseEndpoint(hostport string) (discover.Endpoint, bool) {
 		return discover.Endpoint{}, false
 	}
 	return discover.Endpoint{Host: host, Port: n}, true
+}
+
+// renewInBackground renews a certificate inside its renewal window while
+// the phone stays registered with the old one.
+func (a *Agent) renewInBackground(ctx context.Context) {
+	a.mu.Lock()
+	a.renewing = true
+	a.mu.Unlock()
+	go func() {
+		defer func() {
+			a.mu.Lock()
+			a.renewing = false
+			a.mu.Unlock()
+		}()
+		if err := a.renewNow(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("certificate renewal failed", "code", string(failure.CodeOf(err)), "err", err)
+		}
+	}()
+}
+
+// renewNow renews the stored certificate with itself (no PIN). When the
+// pool wants the PIN, a health warning says so; the phone keeps the old
+// certificate until it really expires (then the sign-in screen comes).
+func (a *Agent) renewNow(ctx context.Context) error {
+	if a.opts.Stages.Renew == nil {
+		return notImplemented(failure.StageCert)
+	}
+	a.mu.Lock()
+	rec, disc, trust := a.rec, a.disc, a.trust
+	a.mu.Unlock()
+	if rec == nil || rec.Cert == nil || rec.Key == nil {
+		return failure.Errorf(failure.StageCert, failure.CredentialsNeeded, "no certificate to renew with")
+	}
+	if trust == nil {
+		t, err := a.baseTrust()
+		if err != nil {
+			return err
+		}
+		trust = t
+	}
+	if a.opts.Keygen == nil {
+		return failure.Errorf(failure.StageCert, failure.Internal, "no key generator")
+	}
+	key, err := a.opts.Keygen()
+	if err != nil {
+		return failure.New(failure.StageCert, failure.Internal, err)
+	}
+	en, err := a.opts.Stages.Renew.Renew(ctx, RenewRequest{Discovery: disc, Trust: trust, Record: rec, NewKey: key})
+	if err != nil {
+		if failure.CodeOf(err) == failure.CredentialsNeeded {
+			a.health.Set(health.Warning{Code: "renewal-needs-pin", Title: "certificate", Severity: health.Medium,
+				Detail: "the pool wants the PIN to renew the certificate; sign in again before " + rec.NotAfter.UTC().Format(time.RFC3339),
+				Since: a.b.Clock.Now()})
+			a.observe()
+		}
+		return err
+	}
+	nr := &certstore.Record{Key: key, Cert: en.Cert, Chain: en.Chain, SIPURI: rec.SIPURI, DeviceID: rec.DeviceID,
+		Epid: rec.Epid, Pool: rec.Pool, NotAfter: en.Cert.NotAfter}
+	if err := nr.Check(a.b.Clock.Now(), time.Hour); err != nil {
+		return failure.New(failure.StageCert, failure.CertRejected, err)
+	}
+	if err := a.certs.Save(nr); err != nil {
+		return failure.New(failure.StageCert, failure.StorageFailed, err)
+	}
+	for _, p := range en.Phases {
+		a.phase(p.Name, time.Duration(p.MS*float64(time.Millisecond)))
+	}
+	a.mu.Lock()
+	a.rec = nr
+	a.mu.Unlock()
+	a.health.Clear("renewal-needs-pin")
+	a.log.Info("certificate renewed", "sip_uri", nr.SIPURI, "not_after", nr.NotAfter)
+	a.observe()
+	return nil
 }

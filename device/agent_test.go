@@ -21,6 +21,8 @@ import (
 	"github.com/deskphone/deskphone/bootstrap/failure"
 	"github.com/deskphone/deskphone/bootstrap/ntp"
 	"github.com/deskphone/deskphone/certstore"
+	"github.com/deskphone/deskphone/device/config"
+	"github.com/deskphone/deskphone/device/health"
 	"github.com/deskphone/deskphone/ui"
 )
 
@@ -84,8 +86,12 @@ func (f *fakeStages) Enroll(ctx context.Context, req EnrollRequest) (*Enrollment
 		}
 		return nil, failure.Errorf(failure.StageTicket, failure.PINInvalid, "wrong pin")
 	}
+	days := 180
+	if req.User == "renewal" {
+		days = 200
+	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "alice@example.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(180 * 24 * time.Hour)}
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Duration(days) * 24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.ca, req.Key.Public(), f.caKey)
 	if err != nil {
 		return nil, err
@@ -336,3 +342,79 @@ func TestNotImplementedIsHonest(t *testing.T) {
 type nopNetwork struct{}
 
 func (nopNetwork) Up(context.Context) error { return nil }
+
+type fakeRenew struct {
+	f      *fakeStages
+	refuse bool
+	calls  chan struct{}
+}
+
+func (r *fakeRenew) Renew(ctx context.Context, req RenewRequest) (*Enrollment, error) {
+	defer func() { r.calls <- struct{}{} }()
+	if r.refuse {
+		return nil, failure.Errorf(failure.StageCert, failure.CredentialsNeeded, "certificate auth disabled")
+	}
+	return r.f.Enroll(ctx, EnrollRequest{User: "renewal", PIN: "24680", Key: req.NewKey})
+}
+
+// TestRenewal: a certificate inside the renewal window still signs in, then
+// renews with itself (no PIN); a refusal leaves the phone registered with a
+// warning that asks for the PIN.
+func TestRenewal(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "renewed", true: "refused"}[refuse], func(t *testing.T) {
+			f := newFakes(t)
+			r := &fakeRenew{f: f, refuse: refuse, calls: make(chan struct{}, 4)}
+			b, parts, _ := sim.New(sim.Options{})
+			rec := &recorder{ch: make(chan Snapshot, 4096)}
+			flash := config.Layer{}
+			if err := flash.Set("renew_before", "5000h"); err != nil { // > 180 days: due at once
+				t.Fatal(err)
+			}
+			a, err := New(Options{Board: b, Stages: Stages{Discover: f, Time: f, Chain: f, Enroll: f, Register: f, Renew: r},
+				Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), FileConfig: flash,
+				Keygen: func() (crypto.Signer, error) { return testKey(), nil }, Observe: rec.observe, RetryMax: 20 * time.Millisecond,
+				OnFrame: func(fr ui.Frame) {
+					if fr.Screen == ui.ScreenSignInUser {
+						go func() {
+							for _, k := range "1001O24680O" {
+								parts.Keypad.Press(board.Key(k))
+							}
+						}()
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- a.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+			first := a.Snapshot().NotAfter
+			select {
+			case <-r.calls:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no renewal")
+			}
+			s := rec.waitFor(t, func(s Snapshot) bool {
+				warned := slices.ContainsFunc(s.Health, func(w health.Warning) bool { return w.Code == "renewal-needs-pin" })
+				return (refuse && warned) || (!refuse && !s.NotAfter.Equal(first))
+			})
+			if s.State != Provisioned {
+				t.Fatalf("renewal disturbed the registration: %v", s.State)
+			}
+			f.mu.Lock()
+			enrolls := 0
+			for _, c := range f.calls {
+				if c == "enroll" {
+					enrolls++
+				}
+			}
+			f.mu.Unlock()
+			if want := map[bool]int{false: 2, true: 1}[refuse]; enrolls != want { // the fake renew enrols once more
+				t.Fatalf("enroll calls %d, want %d", enrolls, want)
+			}
+		})
+	}
+}

@@ -102,6 +102,21 @@ type RegisterStage interface {
 // registrar refuses the stored certificate; the agent then enrols again.
 var ErrNeedCertificate = errors.New("device: registrar wants a new certificate")
 
+// RenewRequest is what a renewal without the PIN needs: the current
+// certificate authenticates to the pool, a new key gets the new certificate.
+type RenewRequest struct {
+	Discovery discover.Result
+	Trust     *certstore.Trust
+	Record    *certstore.Record
+	NewKey    crypto.Signer
+}
+
+// RenewStage renews the certificate with the current one (WebTicketServiceCert).
+// A failure.CredentialsNeeded error means the pool wants the PIN.
+type RenewStage interface {
+	Renew(ctx context.Context, req RenewRequest) (*Enrollment, error)
+}
+
 // Stages bundles the stage implementations. A nil stage reports "not
 // implemented" honestly.
 type Stages struct {
@@ -111,6 +126,7 @@ type Stages struct {
 	Chain    ChainStage
 	Enroll   EnrollStage
 	Register RegisterStage
+	Renew    RenewStage
 }
 
 // Secret is a PIN or password: it never prints.

@@ -17,6 +17,7 @@ import (
 	"github.com/deskphone/deskphone/bootstrap/dnsdisco"
 	"github.com/deskphone/deskphone/bootstrap/failure"
 	"github.com/deskphone/deskphone/bootstrap/ntp"
+	"github.com/deskphone/deskphone/bootstrap/renew"
 	"github.com/deskphone/deskphone/bootstrap/webticket"
 	"github.com/deskphone/deskphone/certstore"
 )
@@ -34,6 +35,7 @@ func (a *Agent) defaultStages() Stages {
 		Chain:    chainStage{a},
 		Enroll:   enrollStage{a},
 		Register: registerStage{a},
+		Renew:    renewStage{a},
 	}
 }
 
@@ -164,4 +166,25 @@ func (s enrollStage) Enroll(ctx context.Context, req EnrollRequest) (*Enrollment
 	pool := req.Discovery.WebFQDN
 	return &Enrollment{Cert: iss.Cert, Chain: iss.Chain, SIPURI: ticket.SIPURI, Pool: pool,
 		Phases: []Phase{{Name: "webticket", MS: ms(tWT)}, {Name: "certprov", MS: ms(time.Since(start))}}}, nil
+}
+
+type renewStage struct{ a *Agent }
+
+func (s renewStage) Renew(ctx context.Context, req RenewRequest) (*Enrollment, error) {
+	a := s.a
+	url := a.Config().CertProvURL
+	if url == "" {
+		url = req.Discovery.CertProvURL
+	}
+	start := time.Now()
+	iss, err := renew.Renew(ctx, renew.Config{
+		CertProvURL: url, Trust: req.Trust, Current: req.Record.TLSCertificate(),
+		SIPURI: req.Record.SIPURI, DeviceID: req.Record.DeviceID, NewKey: req.NewKey,
+		Dial: a.dialer().DialContext, Now: a.b.Clock.Now, Logger: a.opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Enrollment{Cert: iss.Cert, Chain: iss.Chain, SIPURI: req.Record.SIPURI, Pool: req.Record.Pool,
+		Phases: []Phase{{Name: "renew", MS: ms(time.Since(start))}}}, nil
 }

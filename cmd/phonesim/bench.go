@@ -35,6 +35,9 @@ type BenchReport struct {
 	Ratios   map[string]float64   `json:"ratios"`
 	PINOKMS  Stat                 `json:"pin_ok_to_registered_ms"`
 	PeakRSS  int64                `json:"peak_rss_kib"`
+	// SIPESignedOnMS is pidgin-sipe's cold TLS-DSK sign-in against a labpool
+	// in the same make bench run (0 when it could not run).
+	SIPESignedOnMS float64 `json:"sipe_signed_on_ms,omitempty"`
 	Binaries map[string]int64     `json:"binary_bytes,omitempty"`
 	Errors   []string             `json:"errors,omitempty"`
 	Phases   map[string][]float64 `json:"-"`
@@ -77,6 +80,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	runs := fs.Int("runs", 5, "cold and warm sign-ins each")
 	sizes := fs.Bool("sizes", true, "build linux/arm, arm64, amd64 phoned and report sizes")
+	interop := fs.String("interop", "", "INTEROP_REPORT file of the pidgin-sipe interop test (tools/interop), to compare with")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,6 +135,22 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep.Floor = f
 	if f.TotalMS > 0 && rep.Cold.Total.P50 > 0 {
 		rep.Ratios["cold_total_over_floor"] = round(rep.Cold.Total.P50 / f.TotalMS)
+	}
+	if *interop != "" {
+		if sipe, ok := readSIPE(*interop); ok {
+			rep.SIPESignedOnMS = sipe
+			if rep.Cold.Total.P50 > 0 {
+				rep.Ratios["cold_total_over_sipe"] = round(rep.Cold.Total.P50 / sipe)
+			}
+			if rep.PINOKMS.P50 > 0 {
+				rep.Ratios["pin_ok_to_registered_over_sipe"] = round(rep.PINOKMS.P50 / sipe)
+			}
+		} else {
+			rep.Errors = append(rep.Errors, "no pidgin-sipe figure in "+*interop+" (interop test skipped: needs root and pidgin-sipe)")
+		}
+	}
+	if rep.Warm.Total.P50 > 0 {
+		rep.Ratios["warm_p50_ms"] = rep.Warm.Total.P50
 	}
 	rep.PeakRSS = peakRSS()
 	if *sizes {
@@ -253,4 +273,21 @@ func binarySizes() map[string]int64 {
 		}
 	}
 	return out
+}
+
+// readSIPE reads pidgin-sipe's time to signed-on from the interop report.
+func readSIPE(path string) (float64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	var r struct {
+		SIPE struct {
+			SignedOnMS float64 `json:"signed_on_ms"`
+		} `json:"sipe"`
+	}
+	if json.Unmarshal(b, &r) != nil || r.SIPE.SignedOnMS <= 0 {
+		return 0, false
+	}
+	return r.SIPE.SignedOnMS, true
 }

@@ -126,3 +126,21 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchSmoke keeps `make bench` from rotting: one cold and one warm run.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bench smoke: skipped in -short")
+	}
+	var out bytes.Buffer
+	if err := bench(context.Background(), []string{"--runs", "1", "--sizes=false"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var r BenchReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Errors) > 0 || r.Cold.Total.N != 1 || r.Warm.Total.N != 1 || r.Floor.TotalMS <= 0 || r.PeakRSS <= 0 {
+		t.Fatalf("bench report %s", out.String())
+	}
+}
