@@ -1027,7 +1027,7 @@ func (a *Agent) renewNow(ctx context.Context) error {
 		if failure.CodeOf(err) == failure.CredentialsNeeded {
 			a.health.Set(health.Warning{Code: "renewal-needs-pin", Title: "certificate", Severity: health.Medium,
 				Detail: "the pool wants the PIN to renew the certificate; sign in again before " + rec.NotAfter.UTC().Format(time.RFC3339),
-				Since: a.b.Clock.Now()})
+				Since:  a.b.Clock.Now()})
 			a.observe()
 		}
 		return err

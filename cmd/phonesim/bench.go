@@ -27,20 +27,20 @@ import (
 
 // BenchReport is the `phonesim bench` JSON document.
 type BenchReport struct {
-	Machine  string               `json:"machine"`
-	Runs     int                  `json:"runs"`
-	Cold     PhaseStats           `json:"cold"`
-	Warm     PhaseStats           `json:"warm"`
-	Floor    Floor                `json:"floor"`
-	Ratios   map[string]float64   `json:"ratios"`
-	PINOKMS  Stat                 `json:"pin_ok_to_registered_ms"`
-	PeakRSS  int64                `json:"peak_rss_kib"`
+	Machine string             `json:"machine"`
+	Runs    int                `json:"runs"`
+	Cold    PhaseStats         `json:"cold"`
+	Warm    PhaseStats         `json:"warm"`
+	Floor   Floor              `json:"floor"`
+	Ratios  map[string]float64 `json:"ratios"`
+	PINOKMS Stat               `json:"pin_ok_to_registered_ms"`
+	PeakRSS int64              `json:"peak_rss_kib"`
 	// SIPESignedOnMS is pidgin-sipe's cold TLS-DSK sign-in against a labpool
 	// in the same make bench run (0 when it could not run).
-	SIPESignedOnMS float64 `json:"sipe_signed_on_ms,omitempty"`
-	Binaries map[string]int64     `json:"binary_bytes,omitempty"`
-	Errors   []string             `json:"errors,omitempty"`
-	Phases   map[string][]float64 `json:"-"`
+	SIPESignedOnMS float64              `json:"sipe_signed_on_ms,omitempty"`
+	Binaries       map[string]int64     `json:"binary_bytes,omitempty"`
+	Errors         []string             `json:"errors,omitempty"`
+	Phases         map[string][]float64 `json:"-"`
 }
 
 // PhaseStats holds per-phase and total statistics.
