@@ -113,10 +113,7 @@ type Agent struct {
 	subs      map[chan Snapshot]struct{}
 	stop      context.CancelCauseFunc
 	pendingMu sync.Mutex
-	keyDone   chan struct{}
-	key       crypto.Signer
-	keyErr    error
-	keyDur    time.Duration
+	pk        *pendingKey // the enrolment key being made or ready; nil when none
 	pinOKAt   time.Time
 	phaseT    map[string]time.Duration
 	renewing  bool
@@ -396,6 +393,10 @@ func (a *Agent) fail(err error) {
 	a.mu.Lock()
 	a.facts.Err = fe
 	a.facts.Waiting = retry
+	if fe.Stage == failure.StageRegister && (fe.Code == failure.RegistrarUnreachable || fe.Code == failure.RegistrarBusy) {
+		// LPE: when the registrars fail, rebuild the list from DHCP and DNS.
+		a.facts.Discovered = false
+	}
 	a.snap.LastError = fe
 	a.mu.Unlock()
 	a.health.Set(health.Warning{Code: string(fe.Code), Title: fe.Stage, Detail: fe.Detail(), Severity: health.High, Since: a.b.Clock.Now()})
@@ -423,8 +424,10 @@ func (a *Agent) setFact(fn func(*Facts)) {
 
 // enterState is the one place with the side effects of a state change.
 func (a *Agent) enterState(to State, reason string) {
+	a.mu.Lock()
 	from := a.cur
 	a.cur = to
+	a.mu.Unlock()
 	a.log.Info("state", "from", from.String(), "to", to.String(), "reason", reason)
 	a.ui.state(to)
 	a.observe()
@@ -672,40 +675,60 @@ func (a *Agent) chainTrust(ctx context.Context) error {
 	return nil
 }
 
+// pendingKey is one enrolment key: generated in the background (or reused
+// from flash, or made for a tether CSR). key and err are set before done
+// is closed and never change afterwards.
+type pendingKey struct {
+	done chan struct{}
+	key  crypto.Signer
+	err  error
+}
+
 // startKeygen generates the enrolment key in the background, once. A key
 // saved in flash as PendingKey (generated before a reboot) is reused.
 func (a *Agent) startKeygen() {
 	a.pendingMu.Lock()
 	defer a.pendingMu.Unlock()
-	if a.keyDone != nil {
+	if a.pk != nil {
 		return
 	}
-	a.keyDone = make(chan struct{})
+	pk := &pendingKey{done: make(chan struct{})}
+	a.pk = pk
 	a.mu.Lock()
 	rec := a.rec
 	a.mu.Unlock()
-	if rec != nil && rec.PendingKey != nil {
-		a.key = rec.PendingKey
-		close(a.keyDone)
+	switch {
+	case rec != nil && rec.PendingKey != nil:
+		pk.key = rec.PendingKey
+		close(pk.done)
 		return
-	}
-	if a.opts.Keygen == nil {
-		a.keyErr = errors.New("device: no key generator")
-		close(a.keyDone)
+	case a.opts.Keygen == nil:
+		pk.err = errors.New("device: no key generator")
+		close(pk.done)
 		return
 	}
 	go func() {
 		start := time.Now()
-		k, err := a.opts.Keygen()
+		pk.key, pk.err = a.opts.Keygen()
+		a.phase("keygen", time.Since(start))
 		a.pendingMu.Lock()
-		a.key, a.keyErr, a.keyDur = k, err, time.Since(start)
-		a.pendingMu.Unlock()
-		a.phase("keygen", a.keyDur)
-		if err == nil {
-			a.savePendingKey(k)
+		// Keep it in flash unless a newer key (a tether CSR) replaced it.
+		if pk.err == nil && a.pk == pk {
+			a.savePendingKey(pk.key)
 		}
-		close(a.keyDone)
+		a.pendingMu.Unlock()
+		close(pk.done)
 	}()
+}
+
+// setPendingKey makes k the enrolment key (tether CSR) and keeps it in flash.
+func (a *Agent) setPendingKey(k crypto.Signer) {
+	pk := &pendingKey{done: make(chan struct{}), key: k}
+	close(pk.done)
+	a.pendingMu.Lock()
+	a.pk = pk
+	a.savePendingKey(k)
+	a.pendingMu.Unlock()
 }
 
 // savePendingKey keeps a fresh key across a reboot during PIN entry.
@@ -775,38 +798,48 @@ func (a *Agent) enroll(ctx context.Context) error {
 	}
 	a.startKeygen()
 	a.ui.signingIn(10)
+	a.pendingMu.Lock()
+	pk := a.pk
+	a.pendingMu.Unlock()
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-a.keyDone:
+	case <-pk.done:
 	}
-	a.pendingMu.Lock()
-	key, kerr := a.key, a.keyErr
-	a.pendingMu.Unlock()
+	key, kerr := pk.key, pk.err
 	if kerr != nil {
+		a.pendingMu.Lock()
+		if a.pk == pk {
+			a.pk = nil // try again next time
+		}
+		a.pendingMu.Unlock()
 		return failure.New(failure.StageCert, failure.Internal, kerr)
 	}
 	a.mu.Lock()
 	c := a.creds
 	req := EnrollRequest{Discovery: a.disc, Trust: a.trust, Key: key, DeviceID: a.persist.DeviceID}
 	a.mu.Unlock()
-	if c == nil {
+	if c == nil || c.PIN == "" || time.Since(c.At) > pinRetention {
+		a.forgetPIN()
 		a.setFact(func(f *Facts) { f.HaveCredentials = false })
 		return nil
 	}
 	req.User, req.PIN = c.User, c.PIN
-	// The PIN is used once and dropped, whatever happens.
-	a.mu.Lock()
-	a.creds = &credentials{User: c.User, At: c.At}
-	a.mu.Unlock()
 	en, err := a.opts.Stages.Enroll.Enroll(ctx, req)
 	for _, p := range phasesOf(en) {
 		a.phase(p.Name, time.Duration(p.MS*float64(time.Millisecond)))
 	}
 	if err != nil {
-		a.setFact(func(f *Facts) { f.HaveCredentials = false })
+		// A pool-side outage (web ticket down, data store unavailable) is
+		// retried with the same PIN, held in RAM only, for pinRetention; a
+		// PIN the pool refused is dropped at once and asked for again.
+		if !failure.Retryable(failure.CodeOf(err)) {
+			a.forgetPIN()
+			a.setFact(func(f *Facts) { f.HaveCredentials = false })
+		}
 		return err
 	}
+	a.forgetPIN()
 	rec := &certstore.Record{Key: key, Cert: en.Cert, Chain: en.Chain, SIPURI: en.SIPURI, DeviceID: req.DeviceID,
 		Pool: en.Pool, NotAfter: en.Cert.NotAfter}
 	a.mu.Lock()
@@ -821,13 +854,28 @@ func (a *Agent) enroll(ctx context.Context) error {
 	}
 	a.log.Info("certificate stored", "sip_uri", rec.SIPURI, "not_after", rec.NotAfter)
 	a.pendingMu.Lock()
-	a.keyDone, a.key = nil, nil
+	if a.pk == pk {
+		a.pk = nil
+	}
 	a.pendingMu.Unlock()
 	a.mu.Lock()
 	a.rec = rec
 	a.mu.Unlock()
 	a.setFact(func(f *Facts) { f.CertValid = true; f.HaveCredentials = false })
 	return nil
+}
+
+// pinRetention bounds how long a typed PIN stays in RAM for automatic
+// retries after a pool-side failure. It is never logged or written.
+const pinRetention = 10 * time.Minute
+
+// forgetPIN drops the PIN (the user name stays for the next prompt).
+func (a *Agent) forgetPIN() {
+	a.mu.Lock()
+	if a.creds != nil {
+		a.creds = &credentials{User: a.creds.User, At: a.creds.At}
+	}
+	a.mu.Unlock()
 }
 
 func phasesOf(en *Enrollment) []Phase {

@@ -291,12 +291,7 @@ func (a *Agent) CSR(ctx context.Context, user string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	a.pendingMu.Lock()
-	a.keyDone = make(chan struct{})
-	a.key, a.keyErr = k, nil
-	close(a.keyDone)
-	a.pendingMu.Unlock()
-	a.savePendingKey(k)
+	a.setPendingKey(k)
 	return csr, sip, nil
 }
 

@@ -95,7 +95,9 @@ func Register(ctx context.Context, cfg Config) (*Session, error) {
 		log.Warn("registrar failed", "registrar", ep.Host, "port", ep.Port, "err", err)
 		lastErr = err
 	}
-	if busy > 0 && busy == tried {
+	// One registrar that answered 503 says more than connection refusals on
+	// the guessed fallback names (sipinternal, sip…): report it as busy.
+	if busy > 0 {
 		return nil, failure.New(failure.StageRegister, failure.RegistrarBusy, &RetryAfterError{After: retry.After, Err: lastErr})
 	}
 	if retry != nil {

@@ -225,7 +225,7 @@ func (d *Directory) saveLocked() error {
 	if d.path == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(file{Version: fileVersion, Users: d.users}, "", "  ")
+	b, err := json.Marshal(file{Version: fileVersion, Users: d.users})
 	if err != nil {
 		return fmt.Errorf("directory: save: %w", err)
 	}
