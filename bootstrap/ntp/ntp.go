@@ -202,6 +202,11 @@ func (s *Syncer) sample(ctx context.Context, server string) (best *ntp.Response,
 			}
 			lastErr = err
 			s.logger.Debug("no answer", "server", server, "sample", i, "err", err)
+			if best == nil && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)) {
+				// A server that is silent on the first sample is not worth
+				// two more timeouts: move on to the next source.
+				break
+			}
 			continue
 		}
 		if err := s.validate(resp); err != nil {
@@ -263,4 +268,10 @@ func Gate(now, buildDate time.Time, synced bool) error {
 	return failure.New(failure.StageTime, failure.TimeNotSet,
 		fmt.Errorf("%w: %s is before the firmware build date %s", ErrClockNotTrusted,
 			now.UTC().Format(time.RFC3339), buildDate.UTC().Format(time.RFC3339)))
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
