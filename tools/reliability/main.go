@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	gosip "github.com/emiago/sipgo/sip"
 	"io"
 	"log/slog"
 	"os"
@@ -33,6 +34,8 @@ import (
 )
 
 func main() {
+	// sipgo's package-level logger reports normal connection teardown.
+	gosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -34,6 +34,8 @@ type FaultCase struct {
 	// is a final answer); otherwise the phone must recover on its own.
 	Retype bool
 	Note   string
+	// Config overrides the phone's flash config for this case.
+	Config map[string]string
 }
 
 // Matrix is the labpool fault matrix.
@@ -45,8 +47,14 @@ var Matrix = []FaultCase{
 	{Fault: faults.Registrar503, Want: []failure.Code{failure.RegistrarBusy}},
 	{Fault: faults.BadRspauth, Want: []failure.Code{failure.BadSignature}},
 	{Fault: faults.Opt43Truncated, Want: []failure.Code{failure.Opt43Truncated}},
-	{Fault: faults.SRVCrossDomain, Want: []failure.Code{failure.UntrustedDomain, failure.RegistrarNotFound},
-		Note: "option 120 may still supply the registrar"},
+	// With DHCP, option 120 names the registrar and the refused SRV only
+	// loses backups; the strict trust rule shows when DNS is all there is.
+	{Fault: faults.SRVCrossDomain, Want: []failure.Code{failure.UntrustedDomain},
+		// The admin of a DHCP-less site configures the CertProv URL; {https}
+		// is the lab pool's HTTPS port.
+		Config: map[string]string{"dhcp_mode": "off", "sip_domain": "example.test",
+			"certprov_url": "https://pool.example.test:{https}/CertProv/CertProvisioningService.svc"},
+		Note: "DNS-only discovery (DHCP off)"},
 	{Fault: faults.NTPDown, Want: []failure.Code{failure.TimeNotSet, ""},
 		Note: "no error when the restored clock passes the build-date gate"},
 }
@@ -189,6 +197,12 @@ func runFault(ctx context.Context, fc FaultCase, key crypto.Signer, timeout time
 	flash := config.Layer{}
 	for k, v := range map[string]string{"language": "en", "dns": p.Ready.DNS, "dhcp_mode": "unicast", "dhcp_server": p.Ready.DHCP} {
 		if err := flash.Set(k, v); err != nil {
+			return fmt.Errorf("config %s: %w", k, err)
+		}
+	}
+	_, httpsPort, _ := net.SplitHostPort(p.Ready.HTTPS)
+	for k, v := range fc.Config {
+		if err := flash.Set(k, strings.ReplaceAll(v, "{https}", httpsPort)); err != nil {
 			return fmt.Errorf("config %s: %w", k, err)
 		}
 	}

@@ -8,6 +8,8 @@ package main
 import (
 	"context"
 	"fmt"
+	gosip "github.com/emiago/sipgo/sip"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +18,8 @@ import (
 )
 
 func main() {
+	// sipgo's package-level logger reports normal connection teardown.
+	gosip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := storm.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
