@@ -32,6 +32,8 @@ import (
 
 	//lint:ignore SA1019 NTLM's NT hash is MD4 by definition (MS-NLMP).
 	"golang.org/x/crypto/md4"
+
+	"github.com/deskphone/deskphone/device/atomicfile"
 )
 
 // FileName is the state file inside the state directory.
@@ -232,7 +234,7 @@ func (d *Directory) saveLocked() error {
 	if old, err := os.ReadFile(d.path); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	if err := writeFileAtomic(d.path, b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(d.path, b, 0o600); err != nil {
 		return fmt.Errorf("directory: save: %w", err)
 	}
 	if st, err := os.Stat(d.path); err == nil {
@@ -571,38 +573,4 @@ func slowHash(secret string, salt []byte) []byte {
 
 func verifySlow(secret string, salt, want []byte) bool {
 	return len(want) > 0 && subtle.ConstantTimeCompare(slowHash(secret, salt), want) == 1
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	dd, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer dd.Close()
-	return dd.Sync()
 }

@@ -1,6 +1,6 @@
 // Package pki is labpool's certificate authority. On first start it creates,
 // under a state directory, a pool root CA, an issuing intermediate for the
-// web and SIP server certificates, a self-signed "Communications Server"
+// web and SIP server certificates, a "Communications Server"
 // client-certificate CA (the CA that signs GetAndPublishCert certificates,
 // as a Lync pool's internal CA does), and a separate untrusted CA for the
 // chain-untrusted fault. Certificates are PEM files; private keys are
@@ -29,6 +29,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/deskphone/deskphone/device/atomicfile"
 )
 
 // Client CSR key policy (MinCSRKeySize / MaxCSRKeySize range, §3.4).
@@ -325,50 +327,13 @@ func (c *CA) write(name string, p pair) error {
 	if err != nil {
 		return fmt.Errorf("pki: write %s: %w", name, err)
 	}
-	if err := writeFileAtomic(filepath.Join(c.dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
 		return fmt.Errorf("pki: write %s: %w", name, err)
 	}
-	if err := writeFileAtomic(filepath.Join(c.dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.cert.Raw}), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.cert.Raw}), 0o644); err != nil {
 		return fmt.Errorf("pki: write %s: %w", name, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory (mode set before any byte is written), fsyncs, renames, and
-// fsyncs the directory.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // PEM returns certs PEM-encoded, concatenated.
