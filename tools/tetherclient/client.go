@@ -252,7 +252,7 @@ func (c *Client) do(ctx context.Context, cmd string, body, out any, onEvent func
 	for {
 		select {
 		case <-ctx.Done():
-			c.cancel(id)
+			c.cancelAndWait(id, pc)
 			return ctx.Err()
 		case <-timer.C:
 			c.cancel(id)
@@ -274,7 +274,7 @@ func (c *Client) do(ctx context.Context, cmd string, body, out any, onEvent func
 				}
 				if onEvent != nil {
 					if err := onEvent(m); err != nil {
-						c.cancel(id)
+						c.cancelAndWait(id, pc)
 						return err
 					}
 				}
@@ -295,6 +295,27 @@ func (c *Client) do(ctx context.Context, cmd string, body, out any, onEvent func
 				}
 				return nil
 			}
+		}
+	}
+}
+
+// cancelAndWait cancels command id and waits (briefly) for its final frame,
+// so that the phone has finished it before the caller sends the next
+// command (one command at a time: otherwise the next one may get busy).
+func (c *Client) cancelAndWait(id uint64, pc *call) {
+	c.cancel(id)
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case m := <-pc.msgs:
+			if m.Type != wire.TypeEvent {
+				return
+			}
+		case <-c.done:
+			return
+		case <-t.C:
+			return
 		}
 	}
 }
