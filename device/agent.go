@@ -112,6 +112,7 @@ type Agent struct {
 	subMu     sync.Mutex
 	subs      map[chan Snapshot]struct{}
 	stop      context.CancelCauseFunc
+	bg        sync.WaitGroup // background work (keygen, renewal) that Run waits for
 	pendingMu sync.Mutex
 	pk        *pendingKey // the enrolment key being made or ready; nil when none
 	pinOKAt   time.Time
@@ -181,6 +182,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.loop(ctx) })
 	err := g.Wait()
 	a.shutdown()
+	a.bg.Wait()
 	if cause := context.Cause(ctx); errors.Is(cause, ErrReboot) {
 		return ErrReboot
 	}
@@ -707,7 +709,7 @@ func (a *Agent) startKeygen() {
 		close(pk.done)
 		return
 	}
-	go func() {
+	a.bg.Go(func() {
 		start := time.Now()
 		pk.key, pk.err = a.opts.Keygen()
 		a.phase("keygen", time.Since(start))
@@ -718,7 +720,7 @@ func (a *Agent) startKeygen() {
 		}
 		a.pendingMu.Unlock()
 		close(pk.done)
-	}()
+	})
 }
 
 // setPendingKey makes k the enrolment key (tether CSR) and keeps it in flash.
@@ -1031,7 +1033,7 @@ func (a *Agent) renewInBackground(ctx context.Context) {
 	a.mu.Lock()
 	a.renewing = true
 	a.mu.Unlock()
-	go func() {
+	a.bg.Go(func() {
 		defer func() {
 			a.mu.Lock()
 			a.renewing = false
@@ -1040,7 +1042,7 @@ func (a *Agent) renewInBackground(ctx context.Context) {
 		if err := a.renewNow(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("certificate renewal failed", "code", string(failure.CodeOf(err)), "err", err)
 		}
-	}()
+	})
 }
 
 // renewNow renews the stored certificate with itself (no PIN). When the

@@ -363,15 +363,13 @@ func (a *Agent) Reset(ctx context.Context) error {
 // Reboot implements tether.Identity: Run returns ErrReboot shortly after.
 func (a *Agent) Reboot(ctx context.Context) error {
 	a.log.Warn("reboot requested")
-	go func() {
-		time.Sleep(200 * time.Millisecond) // let the answer reach the host
-		a.mu.Lock()
-		stop := a.stop
-		a.mu.Unlock()
-		if stop != nil {
-			stop(ErrReboot)
-		}
-	}()
+	a.mu.Lock()
+	stop := a.stop
+	a.mu.Unlock()
+	if stop != nil {
+		// Let the answer reach the host first.
+		time.AfterFunc(200*time.Millisecond, func() { stop(ErrReboot) })
+	}
 	return nil
 }
 
