@@ -236,6 +236,10 @@ func (a *Agent) watchdog(ctx context.Context) error {
 // loop is the state machine: derive, enter, act.
 func (a *Agent) loop(ctx context.Context) error {
 	bo := backoff.New("signin", a.log, 5*time.Minute)
+	// failedAt is the state whose stage failed last. The backoff resets only
+	// once the phone gets past it: a stage before it succeeding on the way
+	// (discovery again, after an unreachable registrar) is no progress.
+	failedAt := Boot
 	for ctx.Err() == nil {
 		a.mu.Lock()
 		f := a.facts
@@ -247,19 +251,20 @@ func (a *Agent) loop(ctx context.Context) error {
 		if a.opts.RetryMax > 0 {
 			bo = a.resizeBackoff(bo, a.opts.RetryMax)
 		} else {
-			bo = a.resizeBackoff(bo, a.cfg.RetryMax.D())
+			bo = a.resizeBackoff(bo, a.Config().RetryMax.D())
 		}
 		err := a.act(ctx, next, bo)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
+			failedAt = max(failedAt, next)
 			a.fail(err)
 			continue
 		}
-		if next != Retrying && next != Error {
-			// A stage made progress.
+		if next != Retrying && next != Error && next > failedAt {
 			bo.Reset()
+			failedAt = Boot
 		}
 	}
 	return ctx.Err()

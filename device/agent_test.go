@@ -419,3 +419,49 @@ func TestRenewal(t *testing.T) {
 		})
 	}
 }
+
+// TestBackoffGrowsAcrossRediscovery: a registrar that stays unreachable
+// sends the phone back to discovery each time, and the retries still slow
+// down (no reset on the way), as thousands of phones after a power cut must.
+func TestBackoffGrowsAcrossRediscovery(t *testing.T) {
+	f := newFakes(t)
+	flash := sim.NewFlash(256<<10, 4<<10)
+	_, _, rec, cancel, done := startAgent(t, f, flash)
+	rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	cancel()
+	<-done
+	done <- nil
+
+	down := &downRegistrar{fakeStages: newFakes(t)}
+	b, _, _ := sim.New(sim.Options{Logger: slog.New(slog.DiscardHandler)})
+	b.Flash = flash
+	rec2 := &recorder{ch: make(chan Snapshot, 4096)}
+	a, err := New(Options{Board: b, Stages: Stages{Discover: down, Time: down, Chain: down, Enroll: down, Register: down},
+		Logger: slog.New(slog.DiscardHandler), Keygen: func() (crypto.Signer, error) { return testKey(), nil },
+		Observe: rec2.observe, RetryMax: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithTimeout(context.Background(), 3*time.Second)
+	defer stop()
+	_ = a.Run(ctx)
+	down.mu.Lock()
+	defer down.mu.Unlock()
+	// n²×10 ms with jitter ≥ 0.5: 6 attempts already need ≥ 0.45 s of waits,
+	// so 3 s allows about a dozen, never hundreds.
+	if down.regs < 3 || down.regs > 20 {
+		t.Fatalf("%d register attempts in 3 s", down.regs)
+	}
+}
+
+type downRegistrar struct {
+	*fakeStages
+	regs int
+}
+
+func (d *downRegistrar) Register(ctx context.Context, req RegisterRequest) (Session, error) {
+	d.mu.Lock()
+	d.regs++
+	d.mu.Unlock()
+	return nil, failure.Errorf(failure.StageRegister, failure.RegistrarUnreachable, "connection refused")
+}
