@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,7 +17,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,25 +31,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // servePhone serves phone on a null modem and returns the host path.
-func servePhone(t *testing.T, phone *tethertest.Phone) (string, *syncBuffer) {
+func servePhone(t *testing.T, phone *tethertest.Phone) (string, *tethertest.LogBuffer) {
 	t.Helper()
 	modem, err := tethertest.NewNullModem()
 	if err != nil {
@@ -61,7 +42,7 @@ func servePhone(t *testing.T, phone *tethertest.Phone) (string, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &tethertest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -83,7 +64,7 @@ type result struct {
 
 func runCLI(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb tethertest.LogBuffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return result{code, out.String(), errb.String()}
 }

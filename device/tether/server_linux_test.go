@@ -30,24 +30,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // rig is a server on the device end of a null modem and a raw frame client
 // on the host end.
 type rig struct {
@@ -56,8 +38,8 @@ type rig struct {
 	phone  *tethertest.Phone
 	host   serial.Port
 	frames chan wire.Message
-	logs   *syncBuffer
-	wire   *syncBuffer // every byte the host received
+	logs   *tethertest.LogBuffer
+	wire   *tethertest.LogBuffer // every byte the host received
 	done   chan error
 	cancel context.CancelFunc
 	nextID uint64
@@ -75,7 +57,7 @@ func newRig(t *testing.T, phone *tethertest.Phone, opts ...tether.Option) *rig {
 		modem.Close()
 		t.Fatal(err)
 	}
-	r := &rig{t: t, modem: modem, phone: phone, logs: &syncBuffer{}, wire: &syncBuffer{}, done: make(chan error, 1), nextID: 100}
+	r := &rig{t: t, modem: modem, phone: phone, logs: &tethertest.LogBuffer{}, wire: &tethertest.LogBuffer{}, done: make(chan error, 1), nextID: 100}
 	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := tether.NewServer(devPort, phone.Device(), logger, opts...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -126,7 +108,7 @@ func (r *rig) open() {
 
 type teeReader struct {
 	r interface{ Read([]byte) (int, error) }
-	w *syncBuffer
+	w *tethertest.LogBuffer
 }
 
 func (t teeReader) Read(p []byte) (int, error) {

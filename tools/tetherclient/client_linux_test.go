@@ -1,7 +1,6 @@
 package tetherclient
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,7 +12,6 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,28 +25,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	phone *tethertest.Phone
 	modem *tethertest.NullModem
 	c     *Client
-	logs  *syncBuffer
+	logs  *tethertest.LogBuffer
 	codes chan wire.Confirm
 }
 
@@ -65,7 +46,7 @@ func newEnv(t *testing.T, phone *tethertest.Phone, copts ...Option) *env {
 		modem.Close()
 		t.Fatal(err)
 	}
-	e := &env{phone: phone, modem: modem, logs: &syncBuffer{}, codes: make(chan wire.Confirm, 8)}
+	e := &env{phone: phone, modem: modem, logs: &tethertest.LogBuffer{}, codes: make(chan wire.Confirm, 8)}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/deskphone/deskphone/bootstrap/webticket"
+	"github.com/deskphone/deskphone/device/tether/tethertest"
 	"github.com/deskphone/deskphone/tools/labpool"
 )
 
@@ -23,7 +24,7 @@ import (
 // against the simulated pool: web ticket with the domain password over
 // WinNegotiate, then GetAndPublishCert with a phone-style CSR.
 func TestPoolIssuerAgainstLabpool(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &tethertest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
