@@ -162,6 +162,12 @@ func New(opts Options) (*Agent, error) {
 	a.certs = certstore.Open(cs, opts.Logger)
 	a.roots = certstore.NewRootStore(rs, opts.Logger)
 	a.state = &stateStore{slots: ss}
+	// The image's config applies from the first frame on (language);
+	// boot() adds the layers kept in flash.
+	a.cfgStack.Layers[config.LayerFlash] = opts.FileConfig
+	if err := a.recomputeConfig(); err != nil {
+		a.log.Error("config file rejected, using defaults", "err", err)
+	}
 	a.ui = newUIDriver(a)
 	if opts.Stages == (Stages{}) {
 		a.opts.Stages = a.defaultStages()
@@ -551,9 +557,15 @@ func (a *Agent) boot(ctx context.Context) error {
 
 func (a *Agent) recomputeConfig() error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	c, err := a.cfgStack.Effective()
+	old := a.cfg.Language
 	a.cfg = c
+	a.mu.Unlock()
+	if c.Language != old && a.ui != nil {
+		if l, lerr := ui.ParseLang(c.Language); lerr == nil {
+			a.ui.send(ui.SetLang{Lang: l})
+		}
+	}
 	return err
 }
 

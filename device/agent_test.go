@@ -465,3 +465,48 @@ func (d *downRegistrar) Register(ctx context.Context, req RegisterRequest) (Sess
 	d.mu.Unlock()
 	return nil, failure.Errorf(failure.StageRegister, failure.RegistrarUnreachable, "connection refused")
 }
+
+// TestLanguageFromFirstFrame: the configured language shows from the first
+// frame, and a later change (tether config set) switches the LCD.
+func TestLanguageFromFirstFrame(t *testing.T) {
+	b, _, _ := sim.New(sim.Options{Logger: slog.New(slog.DiscardHandler)})
+	layer := config.Layer{}
+	if err := layer.Set("language", "fr"); err != nil {
+		t.Fatal(err)
+	}
+	frames := make(chan ui.Frame, 64)
+	a, err := New(Options{Board: b, Stages: Stages{Network: nopNetwork{}}, Logger: slog.New(slog.DiscardHandler),
+		FileConfig: layer, RetryMax: time.Hour, OnFrame: func(f ui.Frame) {
+			select {
+			case frames <- f:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	first := <-frames
+	fr := ui.New(ui.FR, "")
+	if first.Title == "" || first.Title != fr.View().Title {
+		t.Fatalf("first frame title %q, want the French boot title %q", first.Title, fr.View().Title)
+	}
+	if err := a.ConfigSet("language", "de"); err != nil {
+		t.Fatal(err)
+	}
+	de, _ := ui.New(ui.DE, "").Update(ui.Failure{Stage: "discover", Code: failure.NotImplemented})
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case f := <-frames:
+			if f.Screen == ui.ScreenError && f.Title == de.View().Title {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the LCD did not switch to German")
+		}
+	}
+}
