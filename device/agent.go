@@ -29,6 +29,7 @@ import (
 	"github.com/deskphone/deskphone/bootstrap/discover"
 	"github.com/deskphone/deskphone/bootstrap/failure"
 	"github.com/deskphone/deskphone/bootstrap/ntp"
+	"github.com/deskphone/deskphone/bootstrap/sip"
 	"github.com/deskphone/deskphone/certstore"
 	"github.com/deskphone/deskphone/device/backoff"
 	"github.com/deskphone/deskphone/device/config"
@@ -335,6 +336,11 @@ func (a *Agent) act(ctx context.Context, s State, bo *backoff.Backoff) error {
 		fe := a.facts.Err
 		a.mu.Unlock()
 		d := bo.Next()
+		// A registrar's Retry-After is honoured, within the backoff cap.
+		var ra *sip.RetryAfterError
+		if fe != nil && errors.As(fe, &ra) && ra.After > d {
+			d = min(ra.After, bo.Max())
+		}
 		if fe != nil {
 			a.ui.retrying(fe, d, bo.Attempts())
 			a.log.Info("retrying", "stage", fe.Stage, "code", string(fe.Code), "attempt", bo.Attempts(), "backoff", d)

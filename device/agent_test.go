@@ -20,6 +20,7 @@ import (
 	"github.com/deskphone/deskphone/bootstrap/discover"
 	"github.com/deskphone/deskphone/bootstrap/failure"
 	"github.com/deskphone/deskphone/bootstrap/ntp"
+	"github.com/deskphone/deskphone/bootstrap/sip"
 	"github.com/deskphone/deskphone/certstore"
 	"github.com/deskphone/deskphone/device/config"
 	"github.com/deskphone/deskphone/device/health"
@@ -509,4 +510,47 @@ func TestLanguageFromFirstFrame(t *testing.T) {
 			t.Fatal("the LCD did not switch to German")
 		}
 	}
+}
+
+// TestRetryAfterHonoured: a 503 with Retry-After delays the next attempt by
+// at least that long (within the backoff cap), not by the short backoff.
+func TestRetryAfterHonoured(t *testing.T) {
+	f := newFakes(t)
+	flash := sim.NewFlash(256<<10, 4<<10)
+	_, _, rec, cancel, done := startAgent(t, f, flash)
+	rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
+	cancel()
+	<-done
+	done <- nil
+
+	busy := &busyRegistrar{fakeStages: newFakes(t)}
+	b, _, _ := sim.New(sim.Options{Logger: slog.New(slog.DiscardHandler)})
+	b.Flash = flash
+	a, err := New(Options{Board: b, Stages: Stages{Discover: busy, Time: busy, Chain: busy, Enroll: busy, Register: busy},
+		Logger: slog.New(slog.DiscardHandler), Keygen: func() (crypto.Signer, error) { return testKey(), nil }, RetryMax: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithTimeout(context.Background(), time.Second)
+	defer stop()
+	_ = a.Run(ctx)
+	busy.mu.Lock()
+	defer busy.mu.Unlock()
+	// Retry-After 1 h capped at 400 ms: at most 3–4 attempts in 1 s (the
+	// plain backoff would allow about 8).
+	if busy.regs < 2 || busy.regs > 4 {
+		t.Fatalf("%d register attempts in 1 s", busy.regs)
+	}
+}
+
+type busyRegistrar struct {
+	*fakeStages
+	regs int
+}
+
+func (d *busyRegistrar) Register(ctx context.Context, req RegisterRequest) (Session, error) {
+	d.mu.Lock()
+	d.regs++
+	d.mu.Unlock()
+	return nil, failure.New(failure.StageRegister, failure.RegistrarBusy, &sip.RetryAfterError{After: time.Hour, Err: errors.New("503")})
 }

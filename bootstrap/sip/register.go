@@ -50,7 +50,10 @@ func Register(ctx context.Context, cfg Config) (*Session, error) {
 	queue := append([]discover.Endpoint(nil), cfg.Registrars...)
 	redirects := 0
 	busy, tried := 0, 0
-	var lastErr error
+	// firstErr is the primary registrar's failure (what a technician needs
+	// to read); failed counts the candidates that failed after it.
+	var firstErr error
+	failed := 0
 	var retry *RetryAfterError
 	for i := 0; i < len(queue); i++ {
 		ep := queue[i]
@@ -68,7 +71,7 @@ func Register(ctx context.Context, cfg Config) (*Session, error) {
 			}
 			log.Info("redirected", "from", ep.Host, "to", contacts[0].Host, "candidates", len(contacts))
 			queue, i = contacts, -1
-			busy, tried = 0, 0
+			busy, tried, firstErr, failed = 0, 0, nil, 0
 			continue
 		case err == nil:
 			s.info.Redirects = redirects
@@ -93,15 +96,23 @@ func Register(ctx context.Context, cfg Config) (*Session, error) {
 			}
 		}
 		log.Warn("registrar failed", "registrar", ep.Host, "port", ep.Port, "err", err)
-		lastErr = err
+		if firstErr == nil {
+			firstErr = err
+		}
+		failed++
+	}
+	lastErr := firstErr
+	if failed > 1 {
+		lastErr = fmt.Errorf("%w (and %d backup registrars failed too)", firstErr, failed-1)
 	}
 	// One registrar that answered 503 says more than connection refusals on
 	// the guessed fallback names (sipinternal, sip…): report it as busy.
-	if busy > 0 {
-		return nil, failure.New(failure.StageRegister, failure.RegistrarBusy, &RetryAfterError{After: retry.After, Err: lastErr})
-	}
-	if retry != nil {
+	var ra *RetryAfterError
+	if retry != nil && !errors.As(lastErr, &ra) {
 		lastErr = &RetryAfterError{After: retry.After, Err: lastErr}
+	}
+	if busy > 0 {
+		return nil, failure.New(failure.StageRegister, failure.RegistrarBusy, lastErr)
 	}
 	return nil, failure.New(failure.StageRegister, failure.RegistrarUnreachable, lastErr)
 }

@@ -55,6 +55,9 @@ var Matrix = []FaultCase{
 		Config: map[string]string{"dhcp_mode": "off", "sip_domain": "example.test",
 			"certprov_url": "https://pool.example.test:{https}/CertProv/CertProvisioningService.svc"},
 		Note: "DNS-only discovery (DHCP off)"},
+	// The registrar drops the connection on REGISTER: the phone cannot reach
+	// any registrar, shows E701 and re-discovers until it is back.
+	{Fault: faults.DropConnection, Want: []failure.Code{failure.RegistrarUnreachable}},
 	{Fault: faults.NTPDown, Want: []failure.Code{failure.TimeNotSet, ""},
 		Note: "no error when the restored clock passes the build-date gate"},
 }
