@@ -106,6 +106,9 @@ type Report struct {
 	Error               *ReportError   `json:"error"`
 	Milestone           string         `json:"milestone,omitempty"`
 	Snapshots           int            `json:"snapshots,omitempty"`
+	// SignInMS is the wall time from the agent's start to registered (the
+	// pool's start-up excluded); null if it did not register.
+	SignInMS *float64 `json:"signin_ms"`
 }
 
 // ReportError is the error object of the report.
@@ -309,10 +312,15 @@ func Simulate(ctx context.Context, o Options) (Report, error) {
 			close(done)
 		}
 	}
+	var agentStart time.Time
 	observe := func(s device.Snapshot) {
 		mu.Lock()
 		defer mu.Unlock()
 		lastSnap = s
+		if s.Facts.Registered && rep.SignInMS == nil && !agentStart.IsZero() {
+			v := float64(time.Since(agentStart).Microseconds()) / 1000
+			rep.SignInMS = &v
+		}
 		if o.Interactive {
 			return
 		}
@@ -363,6 +371,9 @@ func Simulate(ctx context.Context, o Options) (Report, error) {
 		}
 	}
 	agentErr := make(chan error, 1)
+	mu.Lock()
+	agentStart = time.Now()
+	mu.Unlock()
 	go func() { agentErr <- ag.Run(ctx) }()
 	if o.Interactive {
 		go readKeys(ctx, o.In, parts.Keypad)
