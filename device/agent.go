@@ -551,6 +551,10 @@ func (a *Agent) boot(ctx context.Context) error {
 	a.rec = rec
 	a.snap.Cold = rec == nil || rec.Cert == nil
 	a.mu.Unlock()
+	if rec == nil || rec.Cert == nil {
+		// No certificate at all: the key is needed whatever happens next.
+		a.startKeygen()
+	}
 	if changed {
 		if err := a.state.save(p); err != nil {
 			a.log.Error("cannot save device state", "err", err)
@@ -649,6 +653,9 @@ func (a *Agent) checkCert() {
 	valid := rec != nil && rec.Cert != nil && rec.Check(now, time.Hour) == nil
 	if valid && rec.NeedsRenewal(now, window) {
 		a.log.Info("stored certificate due for renewal", "not_after", rec.NotAfter)
+	}
+	if !valid {
+		a.startKeygen()
 	}
 	a.setFact(func(f *Facts) { f.CertValid = valid })
 }
@@ -826,23 +833,22 @@ func (a *Agent) enroll(ctx context.Context) error {
 	a.pendingMu.Lock()
 	pk := a.pk
 	a.pendingMu.Unlock()
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-pk.done:
-	}
-	key, kerr := pk.key, pk.err
-	if kerr != nil {
-		a.pendingMu.Lock()
-		if a.pk == pk {
-			a.pk = nil // try again next time
+	// The stage asks for the key only when it builds the CSR: the web ticket
+	// round trips overlap the key generation.
+	keyFn := func(ctx context.Context) (crypto.Signer, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-pk.done:
 		}
-		a.pendingMu.Unlock()
-		return failure.New(failure.StageCert, failure.Internal, kerr)
+		if pk.err != nil {
+			return nil, failure.New(failure.StageCert, failure.Internal, pk.err)
+		}
+		return pk.key, nil
 	}
 	a.mu.Lock()
 	c := a.creds
-	req := EnrollRequest{Discovery: a.disc, Trust: a.trust, Key: key, DeviceID: a.persist.DeviceID}
+	req := EnrollRequest{Discovery: a.disc, Trust: a.trust, Key: keyFn, DeviceID: a.persist.DeviceID}
 	a.mu.Unlock()
 	if c == nil || c.PIN == "" || time.Since(c.At) > pinRetention {
 		a.forgetPIN()
@@ -853,6 +859,13 @@ func (a *Agent) enroll(ctx context.Context) error {
 	en, err := a.opts.Stages.Enroll.Enroll(ctx, req)
 	for _, p := range phasesOf(en) {
 		a.phase(p.Name, time.Duration(p.MS*float64(time.Millisecond)))
+	}
+	if pk.err != nil {
+		a.pendingMu.Lock()
+		if a.pk == pk {
+			a.pk = nil // generate again next time
+		}
+		a.pendingMu.Unlock()
 	}
 	if err != nil {
 		// A pool-side outage (web ticket down, data store unavailable) is
@@ -865,7 +878,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		return err
 	}
 	a.forgetPIN()
-	rec := &certstore.Record{Key: key, Cert: en.Cert, Chain: en.Chain, SIPURI: en.SIPURI, DeviceID: req.DeviceID,
+	rec := &certstore.Record{Key: pk.key, Cert: en.Cert, Chain: en.Chain, SIPURI: en.SIPURI, DeviceID: req.DeviceID,
 		Pool: en.Pool, NotAfter: en.Cert.NotAfter}
 	a.mu.Lock()
 	rec.Epid = a.persist.Epid

@@ -93,7 +93,11 @@ func (f *fakeStages) Enroll(ctx context.Context, req EnrollRequest) (*Enrollment
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "alice@example.test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Duration(days) * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.ca, req.Key.Public(), f.caKey)
+	key, err := req.Key(ctx)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.ca, key.Public(), f.caKey)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +359,8 @@ func (r *fakeRenew) Renew(ctx context.Context, req RenewRequest) (*Enrollment, e
 	if r.refuse {
 		return nil, failure.Errorf(failure.StageCert, failure.CredentialsNeeded, "certificate auth disabled")
 	}
-	return r.f.Enroll(ctx, EnrollRequest{User: "renewal", PIN: "24680", Key: req.NewKey})
+	return r.f.Enroll(ctx, EnrollRequest{User: "renewal", PIN: "24680",
+		Key: func(context.Context) (crypto.Signer, error) { return req.NewKey, nil }})
 }
 
 // TestRenewal: a certificate inside the renewal window still signs in, then

@@ -45,8 +45,10 @@ type EnrollRequest struct {
 	Trust     *certstore.Trust
 	User      string
 	PIN       Secret
-	Key       crypto.Signer
-	DeviceID  string
+	// Key returns the enrolment key, waiting for its generation; the stage
+	// calls it only when it needs the key (the CSR), after the web ticket.
+	Key      func(ctx context.Context) (crypto.Signer, error)
+	DeviceID string
 }
 
 // Enrollment is the result of a PIN sign-in to CertProv.

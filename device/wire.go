@@ -153,8 +153,12 @@ func (s enrollStage) Enroll(ctx context.Context, req EnrollRequest) (*Enrollment
 		return nil, err
 	}
 	tWT := time.Since(start)
+	key, err := req.Key(ctx)
+	if err != nil {
+		return nil, err
+	}
 	start = time.Now()
-	csr, err := certprov.BuildCSR(req.Key, ticket.SIPURI)
+	csr, err := certprov.BuildCSR(key, ticket.SIPURI)
 	if err != nil {
 		return nil, failure.New(failure.StageCert, failure.Internal, err)
 	}

@@ -177,7 +177,8 @@ func round(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
 // handshake (client + server CPU, RSA key exchange as TLS-DSK uses), one
 // CSR signature. Medians of n.
 func measureFloor(n int) (Floor, error) {
-	n = max(n, 3)
+	// RSA key generation is a random search: its median needs many samples.
+	n = max(n, 25)
 	var kg, hs, cs []float64
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
