@@ -49,14 +49,14 @@ test-32: ## Tests on GOARCH=386 (32-bit, like ARMv7: int overflow, 64-bit atomic
 	@if GOARCH=386 CGO_ENABLED=0 go test -count=1 -run=NONE ./device/backoff >/dev/null 2>&1; then \
 	  GOARCH=386 CGO_ENABLED=0 DESKPHONE_EMULATED=1 go test -short -timeout 10m $(PKGS_32); \
 	elif command -v qemu-i386-static >/dev/null; then \
-	  GOARCH=386 CGO_ENABLED=0 $(QEMU_ENV) tools/rig/gotest-emulated.sh -short -timeout 10m -exec qemu-i386-static $(PKGS_32); \
+	  GOARCH=386 CGO_ENABLED=0 $(QEMU_ENV) tools/rig/gotest-emulated.sh -short -timeout 2m -exec qemu-i386-static $(PKGS_32); \
 	else echo "SKIP test-32: this kernel cannot run 386 binaries and qemu-i386-static is not installed"; fi
 
 test-arm: build-arm build-arm64 ## Run phoned under qemu-user (arm and arm64) and the board tests under qemu-arm
 	@if command -v qemu-arm-static >/dev/null; then \
 	  qemu-arm-static $(OUT)/phoned-armv7 version && \
 	  qemu-arm-static $(OUT)/phoned-armv7 selftest --board sim && \
-	  GOARCH=arm GOARM=7 CGO_ENABLED=0 $(QEMU_ENV) tools/rig/gotest-emulated.sh -count=1 -exec qemu-arm-static ./board/... ; \
+	  GOARCH=arm GOARM=7 CGO_ENABLED=0 $(QEMU_ENV) tools/rig/gotest-emulated.sh -count=1 -timeout 2m -exec qemu-arm-static ./board/... ; \
 	else echo "SKIP test-arm: qemu-arm-static not installed (apt-get install qemu-user-static)"; fi
 	@if command -v qemu-aarch64-static >/dev/null; then \
 	  qemu-aarch64-static $(OUT)/phoned-arm64 version && \

@@ -10,7 +10,7 @@ trap 'rm -f "$out"' EXIT
 go test "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 0 ] && exit 0
-sig='morestack on g0|schedule: holding locks|fatal error: unexpected signal during runtime execution'
+sig='morestack on g0|schedule: holding locks|fatal error: unexpected signal during runtime execution|qemu: uncaught target signal|SIGQUIT: quit'
 if ! grep -qE "$sig" "$out"; then
   exit "$rc"
 fi
