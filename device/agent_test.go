@@ -480,7 +480,7 @@ func TestLanguageFromFirstFrame(t *testing.T) {
 	if err := layer.Set("language", "fr"); err != nil {
 		t.Fatal(err)
 	}
-	frames := make(chan ui.Frame, 64)
+	frames := make(chan ui.Frame, 4096)
 	a, err := New(Options{Board: b, Stages: Stages{Network: nopNetwork{}}, Logger: slog.New(slog.DiscardHandler),
 		FileConfig: layer, RetryMax: time.Hour, OnFrame: func(f ui.Frame) {
 			select {
@@ -495,20 +495,38 @@ func TestLanguageFromFirstFrame(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	first := <-frames
-	fr := ui.New(ui.FR, "")
-	if first.Title == "" || first.Title != fr.View().Title {
-		t.Fatalf("first frame title %q, want the French boot title %q", first.Title, fr.View().Title)
+	// titles gives the titles of the screens this phone cycles through (it
+	// has no discovery stage: boot, network, locating, the error) in lang.
+	// The boot screen's title is the product name in every language, so it
+	// says nothing about the language and is left out.
+	titles := func(lang ui.Lang) map[ui.Screen]string {
+		out := map[ui.Screen]string{}
+		for _, ev := range []ui.Event{ui.Show{Screen: ui.ScreenNetwork, Progress: -1},
+			ui.Show{Screen: ui.ScreenLocating, Progress: -1}, ui.Failure{Stage: "discover", Code: failure.NotImplemented}} {
+			m, _ := ui.New(lang, "").Update(ev)
+			out[m.Screen()] = m.View().Title
+		}
+		return out
+	}
+	french, english := titles(ui.FR), titles(ui.EN)
+	for f := range frames {
+		if f.Screen == ui.ScreenBoot {
+			continue
+		}
+		if f.Title != french[f.Screen] || f.Title == english[f.Screen] {
+			t.Fatalf("first frame after boot: %s %q, want the French %q", f.Screen, f.Title, french[f.Screen])
+		}
+		break
 	}
 	if err := a.ConfigSet("language", "de"); err != nil {
 		t.Fatal(err)
 	}
-	de, _ := ui.New(ui.DE, "").Update(ui.Failure{Stage: "discover", Code: failure.NotImplemented})
-	deadline := time.After(10 * time.Second)
+	german := titles(ui.DE)
+	deadline := time.After(20 * time.Second)
 	for {
 		select {
 		case f := <-frames:
-			if f.Screen == ui.ScreenError && f.Title == de.View().Title {
+			if want, ok := german[f.Screen]; ok && f.Title == want {
 				return
 			}
 		case <-deadline:

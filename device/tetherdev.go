@@ -244,26 +244,40 @@ func (a *Agent) RemoveRoot(fp string) error {
 
 // SignIn implements tether.Identity: the normal PIN flow, as if typed.
 func (a *Agent) SignIn(ctx context.Context, user string, pin tether.Secret) error {
-	a.SubmitCredentials(user, Secret(pin.Reveal()))
-	a.RetryNow()
-	return a.waitRegistered(ctx)
-}
-
-// waitRegistered waits until the agent registers or reports a failure.
-func (a *Agent) waitRegistered(ctx context.Context) error {
+	// Watch before acting: a fast sign-in must not finish unseen.
 	ch, cancel := a.subscribe()
 	defer cancel()
+	a.SubmitCredentials(user, Secret(pin.Reveal()))
+	a.RetryNow()
+	return a.waitRegistered(ctx, ch)
+}
+
+// waitRegistered waits until the agent registers or reports a failure,
+// watching ch (subscribed before the caller acted) and, as a backstop, the
+// current snapshot.
+func (a *Agent) waitRegistered(ctx context.Context, ch <-chan Snapshot) error {
+	check := func(s Snapshot) (bool, error) {
+		if s.Facts.Registered {
+			return true, nil
+		}
+		if s.LastError != nil && (s.State == Error || s.State == Retrying) && s.Facts.Err != nil {
+			return true, s.LastError
+		}
+		return false, nil
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
 	for {
+		var s Snapshot
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case s := <-ch:
-			if s.Facts.Registered {
-				return nil
-			}
-			if s.LastError != nil && (s.State == Error || s.State == Retrying) && s.Facts.Err != nil {
-				return s.LastError
-			}
+		case s = <-ch:
+		case <-tick.C:
+			s = a.Snapshot()
+		}
+		if done, err := check(s); done {
+			return err
 		}
 	}
 }
@@ -339,9 +353,11 @@ func (a *Agent) InstallCert(ctx context.Context, certDER []byte, chainDER [][]by
 	a.facts.Err = nil
 	a.facts.Waiting = false
 	a.mu.Unlock()
+	ch, cancel := a.subscribe()
+	defer cancel()
 	a.setFact(func(f *Facts) { f.CertValid = true; f.HaveCredentials = false })
 	a.wake()
-	return a.waitRegistered(ctx)
+	return a.waitRegistered(ctx, ch)
 }
 
 // Reset implements tether.Identity: forget the identity and overrides.
@@ -415,6 +431,16 @@ func (a *Agent) publish(s Snapshot) {
 		select {
 		case ch <- s:
 		default:
+			// A slow reader gets the latest state, not a stale one: drop
+			// the oldest queued snapshot.
+			select {
+			case <-ch:
+			default:
+			}
+			select {
+			case ch <- s:
+			default:
+			}
 		}
 	}
 }
