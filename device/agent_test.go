@@ -426,10 +426,11 @@ func TestRenewal(t *testing.T) {
 	}
 }
 
-// TestBackoffGrowsAcrossRediscovery: a registrar that stays unreachable
-// sends the phone back to discovery each time, and the retries still slow
-// down (no reset on the way), as thousands of phones after a power cut must.
-func TestBackoffGrowsAcrossRediscovery(t *testing.T) {
+// registerAttempts enrols a phone, reboots it on the same flash against a
+// registrar that always answers err, runs it for d and returns how many
+// REGISTER attempts it made.
+func registerAttempts(t *testing.T, err error, retryMax, d time.Duration) int {
+	t.Helper()
 	f := newFakes(t)
 	flash := sim.NewFlash(256<<10, 4<<10)
 	_, _, rec, cancel, done := startAgent(t, f, flash)
@@ -438,38 +439,47 @@ func TestBackoffGrowsAcrossRediscovery(t *testing.T) {
 	<-done
 	done <- nil
 
-	down := &downRegistrar{fakeStages: newFakes(t)}
+	reg := &failingRegistrar{fakeStages: newFakes(t), err: err}
 	b, _, _ := sim.New(sim.Options{Logger: slog.New(slog.DiscardHandler)})
 	b.Flash = flash
-	rec2 := &recorder{ch: make(chan Snapshot, 4096)}
-	a, err := New(Options{Board: b, Stages: Stages{Discover: down, Time: down, Chain: down, Enroll: down, Register: down},
-		Logger: slog.New(slog.DiscardHandler), Keygen: func() (crypto.Signer, error) { return testKey(), nil },
-		Observe: rec2.observe, RetryMax: time.Hour})
-	if err != nil {
-		t.Fatal(err)
+	a, nerr := New(Options{Board: b, Stages: Stages{Discover: reg, Time: reg, Chain: reg, Enroll: reg, Register: reg},
+		Logger: slog.New(slog.DiscardHandler), Keygen: func() (crypto.Signer, error) { return testKey(), nil }, RetryMax: retryMax})
+	if nerr != nil {
+		t.Fatal(nerr)
 	}
-	ctx, stop := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, stop := context.WithTimeout(context.Background(), d)
 	defer stop()
 	_ = a.Run(ctx)
-	down.mu.Lock()
-	defer down.mu.Unlock()
-	// n²×10 ms with jitter ≥ 0.5: 6 attempts already need ≥ 0.45 s of waits,
-	// so 3 s allows about a dozen, never hundreds.
-	if down.regs < 3 || down.regs > 20 {
-		t.Fatalf("%d register attempts in 3 s", down.regs)
-	}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	return reg.regs
 }
 
-type downRegistrar struct {
+// failingRegistrar answers every REGISTER with err.
+type failingRegistrar struct {
 	*fakeStages
+	err  error
 	regs int
 }
 
-func (d *downRegistrar) Register(ctx context.Context, req RegisterRequest) (Session, error) {
-	d.mu.Lock()
-	d.regs++
-	d.mu.Unlock()
-	return nil, failure.Errorf(failure.StageRegister, failure.RegistrarUnreachable, "connection refused")
+func (r *failingRegistrar) Register(ctx context.Context, req RegisterRequest) (Session, error) {
+	r.mu.Lock()
+	r.regs++
+	r.mu.Unlock()
+	return nil, r.err
+}
+
+// TestBackoffGrowsAcrossRediscovery: a registrar that stays unreachable
+// sends the phone back to discovery each time, and the retries still slow
+// down (no reset on the way), as thousands of phones after a power cut must.
+func TestBackoffGrowsAcrossRediscovery(t *testing.T) {
+	regs := registerAttempts(t, failure.Errorf(failure.StageRegister, failure.RegistrarUnreachable, "connection refused"),
+		time.Hour, 3*time.Second)
+	// n²×10 ms with jitter ≥ 0.5: 6 attempts already need ≥ 0.45 s of waits,
+	// so 3 s allows about a dozen, never hundreds.
+	if regs < 3 || regs > 20 {
+		t.Fatalf("%d register attempts in 3 s", regs)
+	}
 }
 
 // TestLanguageFromFirstFrame: the configured language shows from the first
@@ -538,42 +548,11 @@ func TestLanguageFromFirstFrame(t *testing.T) {
 // TestRetryAfterHonoured: a 503 with Retry-After delays the next attempt by
 // at least that long (within the backoff cap), not by the short backoff.
 func TestRetryAfterHonoured(t *testing.T) {
-	f := newFakes(t)
-	flash := sim.NewFlash(256<<10, 4<<10)
-	_, _, rec, cancel, done := startAgent(t, f, flash)
-	rec.waitFor(t, func(s Snapshot) bool { return s.State == Provisioned })
-	cancel()
-	<-done
-	done <- nil
-
-	busy := &busyRegistrar{fakeStages: newFakes(t)}
-	b, _, _ := sim.New(sim.Options{Logger: slog.New(slog.DiscardHandler)})
-	b.Flash = flash
-	a, err := New(Options{Board: b, Stages: Stages{Discover: busy, Time: busy, Chain: busy, Enroll: busy, Register: busy},
-		Logger: slog.New(slog.DiscardHandler), Keygen: func() (crypto.Signer, error) { return testKey(), nil }, RetryMax: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithTimeout(context.Background(), time.Second)
-	defer stop()
-	_ = a.Run(ctx)
-	busy.mu.Lock()
-	defer busy.mu.Unlock()
+	regs := registerAttempts(t, failure.New(failure.StageRegister, failure.RegistrarBusy,
+		&sip.RetryAfterError{After: time.Hour, Err: errors.New("503")}), 400*time.Millisecond, time.Second)
 	// Retry-After 1 h capped at 400 ms: at most 3–4 attempts in 1 s (the
 	// plain backoff would allow about 8).
-	if busy.regs < 2 || busy.regs > 4 {
-		t.Fatalf("%d register attempts in 1 s", busy.regs)
+	if regs < 2 || regs > 4 {
+		t.Fatalf("%d register attempts in 1 s", regs)
 	}
-}
-
-type busyRegistrar struct {
-	*fakeStages
-	regs int
-}
-
-func (d *busyRegistrar) Register(ctx context.Context, req RegisterRequest) (Session, error) {
-	d.mu.Lock()
-	d.regs++
-	d.mu.Unlock()
-	return nil, failure.New(failure.StageRegister, failure.RegistrarBusy, &sip.RetryAfterError{After: time.Hour, Err: errors.New("503")})
 }
